@@ -29,6 +29,7 @@ class MemoryEstimate:
     activation_gib_per_gpu: float
     non_torch_gib_per_gpu: float
     cudagraph_gib_per_gpu: float
+    cudagraph_in_budget: bool
     kv_cache_gib_per_gpu: float
     kv_cache_bytes_per_token_per_gpu: int
     kv_cache_tokens: int
@@ -39,7 +40,8 @@ class MemoryEstimate:
 
     @property
     def overhead_gib_per_gpu(self) -> float:
-        return self.non_torch_gib_per_gpu + self.cudagraph_gib_per_gpu
+        """What the budget loses besides weights, activations and KV cache."""
+        return self.non_torch_gib_per_gpu + (self.cudagraph_gib_per_gpu if self.cudagraph_in_budget else 0.0)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -32,6 +32,7 @@ class Plan:
     min_concurrency: float
     marginal: bool
     estimate: MemoryEstimate
+    notes: tuple[str, ...] = ()
 
     @property
     def settings(self) -> ServingSettings:
@@ -52,5 +53,6 @@ class Plan:
             weights_gib_total=round(self.weights_gib_total, 2),
             min_concurrency=self.min_concurrency,
             marginal=self.marginal,
+            notes=list(self.notes),
         )
         return data

@@ -1,0 +1,151 @@
+"""Memory vLLM's profile run and CUDA runtime take besides weights and KV cache.
+
+The torch activation peak is what ``profile_run`` allocates on top of the weights: a forward pass
+over ``max_num_batched_tokens`` tokens split into ``min(max_num_seqs, tokens)`` requests, then the
+sampler over one row per request. Attention kernels are skipped (there is no KV cache yet), so
+the forward peak sits in the MLP, where the gate/up projection output and the activation
+output are alive together with a few hidden-sized tensors:
+
+- dense, torch.compile (piecewise graphs split at attention): the piece's inputs (attention
+  output, ``h/TP`` wide, and the incoming residual) and the new residual: ``2 + 1/TP`` copies;
+- dense, eager: the layer input held by the model's loop, the residual and the o_proj output;
+- MoE (vLLM's modular fused-MoE kernel): a persistent workspace of ``M·topk·max(N/2, K)`` plus
+  ``M·topk·max(N, K)`` elements (N = 2·intermediate/TP, K = hidden) instead of the dense MLP
+  tensors, and the MoE output and all-reduce output besides.
+
+``ALLOCATOR_SLACK`` is what the calibration shows beyond those tensors (cuBLAS workspaces and
+compiler temporaries go through the same allocator). The CUDA context and communication
+buffers exist before the budget is measured and sit outside it.
+"""
+
+from __future__ import annotations
+
+from sizing.architecture import ModelArchitecture
+from sizing.settings import ServingSettings
+
+GIB = 1024**3
+MIB = 1024**2
+ALLOCATOR_SLACK_COMPILED = 0.08 * GIB
+ALLOCATOR_SLACK_EAGER = 0.03 * GIB
+
+# Measured with vLLM 0.26.0 on H100 (calibration logs): worker-start CUDA context, and the
+# non-torch growth across the profile run (lazy kernel modules, communicator buffers).
+CUDA_CONTEXT = 0.51 * GIB
+TENSOR_PARALLEL_COMMUNICATORS = 0.96 * GIB
+EXPERT_PARALLEL_COMMUNICATOR = 0.47 * GIB
+NON_TORCH_INCREASE_SINGLE_GPU = 0.22 * GIB
+NON_TORCH_INCREASE_TENSOR_PARALLEL = 0.06 * GIB
+NON_TORCH_INCREASE_MOE_KERNELS = 0.06 * GIB
+
+# V1 runner's CUDA-graph estimate (``profile_cudagraph_memory``): the largest first capture
+# plus, per mode, one per-graph increment for every further capture size. Mixtral on H100:
+# PIECEWISE 100 MiB + 4 MiB/graph, FULL 128 MiB + 2 MiB/graph.
+CUDAGRAPH_FIRST_CAPTURE = 128 * MIB
+CUDAGRAPH_PER_GRAPH = (4 + 2) * MIB
+# V2 runner captures outside the budget; 0.7-1.5 GiB measured. Only decides a start above
+# gpu_memory_utilization ~0.95.
+CUDAGRAPH_V2_PER_LAYER = 0.02 * GIB
+CUDAGRAPH_V2_MINIMUM = 0.7 * GIB
+
+
+def uses_v1_model_runner(model: ModelArchitecture) -> bool:
+    """vLLM 0.26 runs generative dense models on the V2 runner and MoE models on V1."""
+    return model.moe is not None
+
+
+def profile_requests(settings: ServingSettings) -> int:
+    return min(settings.max_num_seqs, settings.max_num_batched_tokens)
+
+
+def torch_activation_peak_bytes(
+    model: ModelArchitecture,
+    tensor_parallel_size: int,
+    layers: range,
+    last_stage: bool,
+    settings: ServingSettings,
+    act_bytes: int,
+) -> int:
+    forward = _forward_peak_bytes(model, tensor_parallel_size, layers, settings, act_bytes)
+    if not last_stage:
+        return forward
+    return max(forward, _sampler_stage_bytes(model, tensor_parallel_size, layers, settings, act_bytes))
+
+
+def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) -> int:
+    tokens = settings.max_num_batched_tokens
+    hidden = tokens * model.hidden_size * a
+    slack = ALLOCATOR_SLACK_EAGER if settings.enforce_eager else ALLOCATOR_SLACK_COMPILED
+    residual_copies = 3.0 if settings.enforce_eager else 2.0 + 1.0 / tp
+    peak = 0.0
+    if any(not model.is_moe_layer(i) for i in layers):
+        peak = 3 * tokens * (model.intermediate_size // tp) * a + residual_copies * hidden
+    if any(model.is_moe_layer(i) for i in layers):
+        peak = max(peak, _moe_workspace_bytes(model, tp, tokens, a) + _moe_copies(tp, residual_copies) * hidden
+                   + _shared_expert_bytes(model, tp, tokens, a))
+    return int(peak + slack)
+
+
+def _moe_copies(tp: int, residual_copies: float) -> float:
+    return residual_copies + 1.0 + 1.0 + (1.0 if tp > 1 else 0.0)
+
+
+def _moe_workspace_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int) -> int:
+    moe = model.moe
+    assert moe is not None
+    n = 2 * moe.expert_intermediate_size // tp
+    k = model.hidden_size
+    topk = moe.experts_per_token
+    workspace13 = max(tokens * topk * max(n // 2, k), tokens * k)
+    workspace2 = tokens * topk * max(n, k)
+    return (workspace13 + workspace2) * a
+
+
+def _shared_expert_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int) -> int:
+    moe = model.moe
+    assert moe is not None
+    return 3 * tokens * (moe.shared_expert_intermediate_size // tp) * a
+
+
+def _sampler_stage_bytes(model, tp, layers, settings: ServingSettings, a: int) -> int:
+    """The full hidden states stay alive while the sampler runs on one row per request."""
+    rows = profile_requests(settings)
+    vocab = model.vocab_size
+    hidden = settings.max_num_batched_tokens * model.hidden_size * a
+    persistent = 0
+    if any(model.is_moe_layer(i) for i in layers):
+        persistent = _moe_workspace_bytes(model, tp, settings.max_num_batched_tokens, a)
+    logits = rows * (vocab // tp) * a + rows * vocab * (a + 4)
+    return int(hidden + persistent + logits)
+
+
+def non_torch_increase_bytes(model: ModelArchitecture, tensor_parallel_size: int) -> int:
+    base = NON_TORCH_INCREASE_SINGLE_GPU if tensor_parallel_size == 1 else NON_TORCH_INCREASE_TENSOR_PARALLEL
+    return int(base + (NON_TORCH_INCREASE_MOE_KERNELS if model.moe is not None else 0))
+
+
+def cuda_context_bytes(model: ModelArchitecture, tensor_parallel_size: int) -> int:
+    total = CUDA_CONTEXT
+    if tensor_parallel_size > 1:
+        total += TENSOR_PARALLEL_COMMUNICATORS
+        if model.moe is not None:
+            total += EXPERT_PARALLEL_COMMUNICATOR
+    return int(total)
+
+
+def cudagraph_capture_sizes(settings: ServingSettings) -> list[int]:
+    """vLLM's default capture sizes: 1, 2, 4, then steps of 8 to 256 and of 16 beyond, up to
+    ``min(2 x max_num_seqs, 512)`` (51 sizes for 1024 sequences)."""
+    largest = min(2 * settings.max_num_seqs, 512, settings.max_num_batched_tokens)
+    sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, 513, 16))
+    return [s for s in sizes if s <= largest]
+
+
+def cudagraph_bytes(
+    model: ModelArchitecture, tensor_parallel_size: int, layers: range, last_stage: bool, settings: ServingSettings
+) -> int:
+    if settings.enforce_eager:
+        return 0
+    if uses_v1_model_runner(model):
+        graphs = len(cudagraph_capture_sizes(settings))
+        return int(CUDAGRAPH_FIRST_CAPTURE + CUDAGRAPH_PER_GRAPH * max(0, graphs - 1))
+    return int(max(CUDAGRAPH_V2_MINIMUM, CUDAGRAPH_V2_PER_LAYER * len(layers)))

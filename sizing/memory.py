@@ -1,0 +1,194 @@
+"""vLLM's start-up memory accounting for one GPU, step by step.
+
+Follows the v1 engine as released in vLLM 0.26.0 (``gpu_worker.determine_available_memory``),
+the release the calibration set was measured on::
+
+    budget    = gpu_memory_utilization x total memory (as torch reports it)
+    kv_cache  = budget - weights - torch activation peak of the profile run
+                - non-torch memory growth during that run
+                - CUDA-graph estimate (V1 model runner only; the V2 runner captures graphs
+                  outside the budget)
+    tokens    = whole 16-token blocks of kv_cache / bytes per token of the stage's layers
+
+The CUDA context and communication buffers, and the V2 runner's CUDA graphs, sit outside the
+budget; they decide whether the budget fits on the device at all.
+"""
+
+from __future__ import annotations
+
+from sizing.activation import (
+    cuda_context_bytes,
+    cudagraph_bytes,
+    non_torch_increase_bytes,
+    torch_activation_peak_bytes,
+    uses_v1_model_runner,
+)
+from sizing.architecture import DTYPE_BYTES, ModelArchitecture
+from sizing.estimate import MemoryEstimate
+from sizing.gpus import Gpu
+from sizing.kv_cache import (
+    kv_cache_bytes_per_token_per_layer,
+    kv_cache_tokens,
+    tokens_needed_per_request,
+)
+from sizing.parallel import pipeline_stage_layers
+from sizing.rules import max_model_len_error, parallel_layout_error
+from sizing.settings import ServingSettings
+from sizing.weights import weights_bytes_per_gpu
+
+GIB = 1024**3
+ACCOUNTING = "vLLM 0.26.0 v1 engine (calibrated on H100 80GB HBM3)"
+
+
+def activation_bytes(model: ModelArchitecture, settings: ServingSettings) -> int:
+    """bf16 for ``auto`` unless the checkpoint is fp16; fp32 checkpoints are served as bf16."""
+    if settings.dtype == "auto":
+        return DTYPE_BYTES["float16"] if model.checkpoint_dtype == "float16" else DTYPE_BYTES["bfloat16"]
+    return DTYPE_BYTES[settings.dtype]
+
+
+def estimate_memory(
+    model: ModelArchitecture,
+    gpu: Gpu,
+    tensor_parallel_size: int,
+    pipeline_parallel_size: int,
+    settings: ServingSettings,
+    gpus_per_node: int = 8,
+) -> MemoryEstimate:
+    settings = settings.resolved(gpu)
+    tp, pp = tensor_parallel_size, pipeline_parallel_size
+    reason = parallel_layout_error(model, tp, pp, gpus_per_node, settings) or max_model_len_error(
+        model, settings.max_model_len
+    )
+    if reason:
+        return _invalid(model, gpu, tp, pp, settings, reason)
+
+    act_bytes = activation_bytes(model, settings)
+    total = gpu.torch_total_memory_gib * GIB
+    budget = settings.gpu_memory_utilization * total
+    v1_runner = uses_v1_model_runner(model)
+    stages = pipeline_stage_layers(model.num_layers, pp)
+
+    worst = None
+    for index, layers in enumerate(stages):
+        first, last = index == 0, index == len(stages) - 1
+        weights = weights_bytes_per_gpu(model, tp, layers, first, last, settings.quantization, act_bytes)
+        peak = torch_activation_peak_bytes(model, tp, layers, last, settings, act_bytes)
+        non_torch = non_torch_increase_bytes(model, tp)
+        graphs = cudagraph_bytes(model, tp, layers, last, settings)
+        kv_bytes = budget - weights - peak - non_torch - (graphs if v1_runner else 0)
+        per_layer = kv_cache_bytes_per_token_per_layer(model, tp, settings.kv_cache_dtype_bytes)
+        per_token = per_layer * len(layers)
+        needed = sum(
+            tokens_needed_per_request(
+                model.sliding_window if model.sliding_layers[i] else None,
+                settings.max_model_len,
+                settings.max_num_batched_tokens,
+            )
+            for i in layers
+        ) * per_layer
+        tokens = kv_cache_tokens(int(kv_bytes), per_token)
+        stage = dict(
+            weights=weights, peak=peak, non_torch=non_torch, graphs=graphs,
+            kv_bytes=kv_bytes, per_token=per_token,
+            tokens=tokens, needed=needed,
+            concurrency=(kv_bytes / needed) if needed else 0.0,
+        )
+        if worst is None or stage["tokens"] < worst["tokens"]:
+            worst = stage
+    assert worst is not None
+
+    context = cuda_context_bytes(model, tp)
+    outside = context + (0 if v1_runner else worst["graphs"])
+    starts, why = _verdict(gpu, settings, total, budget, context, outside, worst)
+    max_concurrency = _max_concurrency(worst["tokens"], worst["per_token"], worst["needed"])
+    return MemoryEstimate(
+        model=model.name,
+        gpu=gpu.name,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        settings=settings,
+        valid=True,
+        starts=starts,
+        reason=why,
+        budget_gib_per_gpu=budget / GIB,
+        weights_gib_per_gpu=worst["weights"] / GIB,
+        activation_gib_per_gpu=worst["peak"] / GIB,
+        non_torch_gib_per_gpu=worst["non_torch"] / GIB,
+        cudagraph_gib_per_gpu=worst["graphs"] / GIB,
+        cudagraph_in_budget=v1_runner,
+        kv_cache_gib_per_gpu=max(0.0, worst["kv_bytes"]) / GIB,
+        kv_cache_bytes_per_token_per_gpu=worst["per_token"],
+        kv_cache_tokens=worst["tokens"],
+        kv_cache_gib_needed_per_request=worst["needed"] / GIB,
+        max_concurrency=max_concurrency,
+        outside_budget_gib_per_gpu=outside / GIB,
+        accounting=ACCOUNTING,
+    )
+
+
+def _max_concurrency(tokens: int, per_token: int, needed: int) -> float:
+    """vLLM's ``get_max_concurrency_for_kv_cache_config``: KV cache over one request's need."""
+    if needed <= 0:
+        return 0.0
+    return tokens * per_token / needed
+
+
+def _verdict(gpu, settings, total, budget, context, outside, stage) -> tuple[bool, str]:
+    """The first failure vLLM would hit, in its order: free memory at worker start, loading,
+    the KV cache check, then capturing CUDA graphs outside the budget."""
+    free_at_init = total - context
+    if budget > free_at_init:
+        return False, (
+            f"Free memory on device ({free_at_init / GIB:.2f}/{total / GIB:.2f} GiB) on startup is "
+            f"less than desired GPU memory utilization ({settings.gpu_memory_utilization}, "
+            f"{budget / GIB:.2f} GiB). Decrease GPU memory utilization."
+        )
+    if stage["weights"] + stage["peak"] > free_at_init:
+        return False, (
+            f"CUDA out of memory: {stage['weights'] / GIB:.2f} GiB of weights and a "
+            f"{stage['peak'] / GIB:.2f} GiB activation peak per GPU exceed the "
+            f"{free_at_init / GIB:.2f} GiB free on a {gpu.name}."
+        )
+    kv = stage["kv_bytes"]
+    if kv <= 0:
+        return False, (
+            "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` "
+            f"when initializing the engine. (weights {stage['weights'] / GIB:.2f} GiB + activations "
+            f"{stage['peak'] / GIB:.2f} GiB exceed the {budget / GIB:.2f} GiB budget per GPU)"
+        )
+    if stage["needed"] > kv:
+        estimated = _estimated_max_model_len(stage, settings)
+        return False, (
+            f"To serve at least one request with the models's max seq len "
+            f"({settings.max_model_len}), ({stage['needed'] / GIB:.2f} GiB KV cache is needed, "
+            f"which is larger than the available KV cache memory ({kv / GIB:.2f} GiB). Based on "
+            f"the available memory, the estimated maximum model length is {estimated}."
+        )
+    if budget + outside > total:
+        return False, (
+            f"CUDA out of memory while capturing CUDA graphs: the {budget / GIB:.2f} GiB budget plus "
+            f"{outside / GIB:.2f} GiB outside it exceed the {total / GIB:.2f} GiB of a {gpu.name}. "
+            "Lower gpu_memory_utilization."
+        )
+    return True, "starts"
+
+
+def _estimated_max_model_len(stage, settings: ServingSettings) -> int:
+    """Longest context whose single request fits, in whole blocks (what vLLM's error names)."""
+    if stage["per_token"] <= 0:
+        return 0
+    tokens = int(stage["kv_bytes"] // stage["per_token"])
+    return max(0, tokens // 16 * 16)
+
+
+def _invalid(model, gpu, tp, pp, settings, reason) -> MemoryEstimate:
+    return MemoryEstimate(
+        model=model.name, gpu=gpu.name, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+        settings=settings, valid=False, starts=False, reason=reason,
+        budget_gib_per_gpu=settings.gpu_memory_utilization * gpu.torch_total_memory_gib,
+        weights_gib_per_gpu=0.0, activation_gib_per_gpu=0.0, non_torch_gib_per_gpu=0.0,
+        cudagraph_gib_per_gpu=0.0, cudagraph_in_budget=False, kv_cache_gib_per_gpu=0.0, kv_cache_bytes_per_token_per_gpu=0,
+        kv_cache_tokens=0, kv_cache_gib_needed_per_request=0.0, max_concurrency=0.0,
+        outside_budget_gib_per_gpu=0.0, accounting=ACCOUNTING,
+    )

@@ -1,0 +1,65 @@
+"""Every record the real vLLM 0.26.0 engine reported on H100 80GB, reproduced by the sizing.
+
+Tolerances are the product's promise: the start verdict exactly, weights per GPU within 2%,
+KV cache within 0.3 GiB, bytes per token exactly.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sizing.architecture import ModelArchitecture
+from sizing.gpus import GPUS
+from sizing.memory import estimate_memory
+from sizing.settings import ServingSettings
+
+RECORDS = json.loads((Path(__file__).parent / "calibration" / "vllm-0.26-h100.json").read_text())
+
+
+def _estimate(record):
+    model = ModelArchitecture.from_config(record["architecture"], name=record["model"])
+    engine = record["engine"]
+    settings = ServingSettings(
+        max_model_len=record["max_model_len"],
+        gpu_memory_utilization=record["gpu_memory_utilization"],
+        dtype=record["dtype"],
+        max_num_batched_tokens=engine["max_num_batched_tokens"],
+        max_num_seqs=engine["max_num_seqs"],
+        enforce_eager=record["enforce_eager"],
+    )
+    return estimate_memory(model, GPUS["H100-80GB"], record["tp"], 1, settings)
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r["case"] for r in RECORDS])
+def test_start_verdict_matches_vllm(record):
+    assert _estimate(record).starts is record["started"]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r["case"] for r in RECORDS])
+def test_weights_per_gpu_within_two_percent(record):
+    predicted = _estimate(record).weights_gib_per_gpu
+    assert predicted == pytest.approx(record["weights_gib_per_gpu"], rel=0.02)
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r["case"] for r in RECORDS])
+def test_kv_cache_within_a_third_of_a_gib(record):
+    predicted = _estimate(record).kv_cache_gib_per_gpu
+    assert abs(predicted - record["kv_available_gib"]) <= 0.3
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r["case"] for r in RECORDS])
+def test_kv_bytes_per_token_exact(record):
+    """vLLM's tokens are whole blocks of its KV bytes over bytes per token: recover that figure."""
+    estimate = _estimate(record)
+    blocks = record["engine"]["num_gpu_blocks"]
+    assert blocks * 16 == record["kv_tokens"]
+    per_token_from_log = record["kv_available_gib"] * 2**30 / record["kv_tokens"]
+    assert estimate.kv_cache_bytes_per_token_per_gpu == pytest.approx(per_token_from_log, rel=0.005)
+    assert estimate.kv_cache_tokens % 16 == 0
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r["case"] for r in RECORDS])
+def test_max_concurrency_follows_tokens(record):
+    estimate = _estimate(record)
+    assert estimate.max_concurrency == pytest.approx(record["max_concurrency"], rel=0.03)
