@@ -1,0 +1,446 @@
+"""The stack's structured configuration, as pydantic models.
+
+Each top-level key of ``Pulumi.<stack>.yaml`` under the ``gpu-inference:`` namespace is read with
+``pulumi.Config().get_object`` and validated here: ``cluster``, ``nodeGroups`` and ``models``.
+Keys are camelCase, unknown keys are rejected, and every error names its field path
+(``models[1].maxModelLen``) and what would be valid. Checks that need the sizing catalog or the
+planner (a model's context limit, whether it fits) live in ``stack.placement``.
+
+Two values are secrets and live outside the objects, so that ``pulumi config set --secret`` can
+encrypt them alone: ``gpu-inference:kubeconfig`` (an existing cluster's kubeconfig) and
+``gpu-inference:hfToken`` (the Hugging Face token for gated downloads).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from sizing.errors import SizingError
+from sizing.gpus import GPUS, resolve_gpu
+from sizing.instances import INSTANCES, resolve_instance_type
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DEFAULT_NAMESPACE = "inference"
+
+AmiType = Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]
+CapacityType = Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"]
+
+
+class ConfigError(ValueError):
+    """Invalid stack configuration; ``str(error)`` lists every problem, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
+
+
+def _dns_label(value: str, max_length: int) -> str:
+    if len(value) > max_length or not DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use lower-case letters, digits and '-', starting and "
+            f"ending with a letter or digit, at most {max_length} characters"
+        )
+    return value
+
+
+# --- cluster -----------------------------------------------------------------------------------
+
+
+class SystemNodeGroup(_Model):
+    """The small node group that runs non-GPU pods (CoreDNS, the NFD master, controllers)."""
+
+    instance_type: str = "m7i.large"
+    min_nodes: int = Field(2, ge=1)
+    max_nodes: int = Field(3, ge=1)
+    disk_size_gib: int = Field(50, ge=20)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "SystemNodeGroup":
+        if self.max_nodes < self.min_nodes:
+            raise ValueError(f"maxNodes {self.max_nodes} is below minNodes {self.min_nodes}")
+        return self
+
+
+class NetworkStack(_Model):
+    """A network stack whose outputs give the VPC and subnets (read through a StackReference)."""
+
+    name: str = Field(description="Fully qualified stack name, e.g. acme/network/dev")
+    vpc_id_output: str = "vpcId"
+    subnet_ids_output: str = "privateSubnetIds"
+    public_subnet_ids_output: Optional[str] = None
+
+
+class CreateCluster(_Model):
+    """Create an EKS cluster (pulumi-eks, API authentication mode)."""
+
+    name: str
+    version: Optional[str] = None
+    vpc_id: Optional[str] = None
+    subnet_ids: Optional[list[str]] = None
+    public_subnet_ids: Optional[list[str]] = None
+    network_stack: Optional[NetworkStack] = None
+    endpoint_public_access: bool = True
+    system_node_group: SystemNodeGroup = SystemNodeGroup()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 100)
+
+    @model_validator(mode="after")
+    def _network(self) -> "CreateCluster":
+        by_id = self.vpc_id is not None or self.subnet_ids is not None
+        if by_id and self.network_stack is not None:
+            raise ValueError("give either vpcId and subnetIds, or networkStack, not both")
+        if self.network_stack is None:
+            if self.vpc_id is None or not self.subnet_ids:
+                raise ValueError(
+                    "give the network: vpcId and subnetIds (private subnets for the nodes), "
+                    "or networkStack (a stack whose outputs hold them)"
+                )
+        return self
+
+
+class ClusterStackOutputs(_Model):
+    """Output names of a platform team's cluster stack."""
+
+    cluster_name: str = "clusterName"
+    kubeconfig: str = "kubeconfig"
+    node_subnet_ids: str = "privateSubnetIds"
+
+
+class ExistingCluster(_Model):
+    """Adopt a cluster: from the ``gpu-inference:kubeconfig`` secret, or from a cluster stack."""
+
+    source: Literal["kubeconfig", "stackReference"]
+    cluster_name: Optional[str] = None
+    subnet_ids: Optional[list[str]] = None
+    stack: Optional[str] = None
+    outputs: ClusterStackOutputs = ClusterStackOutputs()
+
+    @model_validator(mode="after")
+    def _source(self) -> "ExistingCluster":
+        if self.source == "kubeconfig":
+            if self.stack is not None:
+                raise ValueError("stack is only for source: stackReference")
+            if not self.cluster_name:
+                raise ValueError("source: kubeconfig needs clusterName (the EKS cluster the GPU node groups join)")
+        else:
+            if not self.stack:
+                raise ValueError("source: stackReference needs stack (e.g. acme/platform/prod)")
+        return self
+
+
+class ClusterConfig(_Model):
+    """Where the servers run: exactly one of ``create`` or ``existing``."""
+
+    create: Optional[CreateCluster] = None
+    existing: Optional[ExistingCluster] = None
+    namespace: str = DEFAULT_NAMESPACE
+    client_namespaces: list[str] = Field(default_factory=list)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return _dns_label(value, 63)
+
+    @field_validator("client_namespaces")
+    @classmethod
+    def _clients(cls, value: list[str]) -> list[str]:
+        for item in value:
+            _dns_label(item, 63)
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "ClusterConfig":
+        if (self.create is None) == (self.existing is None):
+            raise ValueError("give exactly one of create (a new EKS cluster) or existing (adopt one)")
+        return self
+
+
+# --- node groups -------------------------------------------------------------------------------
+
+
+class NodeGroupConfig(_Model):
+    """One EKS managed node group of GPU nodes."""
+
+    name: str
+    gpu: Optional[str] = None
+    instance_type: Optional[str] = None
+    capacity_type: CapacityType = "ON_DEMAND"
+    capacity_reservation_id: Optional[str] = None
+    min_nodes: int = Field(0, ge=0)
+    max_nodes: int = Field(ge=1)
+    disk_size_gib: int = Field(500, ge=50, le=16384)
+    efa: bool = False
+    ami_type: AmiType = "AL2023_x86_64_NVIDIA"
+    subnet_ids: Optional[list[str]] = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 40)
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        try:
+            return resolve_gpu(value).name
+        except SizingError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        try:
+            return resolve_instance_type(value).name
+        except SizingError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("capacity_reservation_id")
+    @classmethod
+    def _reservation(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^cr-[0-9a-f]{8,17}$", value):
+            raise ValueError(f"{value!r} is not a capacity reservation id (cr- followed by 8 to 17 hex digits)")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> "NodeGroupConfig":
+        if (self.gpu is None) == (self.instance_type is None):
+            raise ValueError(
+                f"give exactly one of gpu ({', '.join(GPUS)}) or instanceType ({', '.join(INSTANCES)})"
+            )
+        if self.max_nodes < self.min_nodes:
+            raise ValueError(f"maxNodes {self.max_nodes} is below minNodes {self.min_nodes}")
+        if self.capacity_type == "CAPACITY_BLOCK" and self.capacity_reservation_id is None:
+            raise ValueError("capacityType CAPACITY_BLOCK needs capacityReservationId (the capacity block's cr- id)")
+        if self.capacity_type == "SPOT" and self.capacity_reservation_id is not None:
+            raise ValueError("capacityReservationId cannot be used with capacityType SPOT")
+        return self
+
+    @property
+    def instance(self):
+        from sizing.instances import cheapest_instance_for
+
+        if self.instance_type is not None:
+            return resolve_instance_type(self.instance_type)
+        return cheapest_instance_for(self.gpu)
+
+    @property
+    def uses_launch_template(self) -> bool:
+        return self.efa or self.capacity_reservation_id is not None
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class HuggingFaceSource(_Model):
+    """Download the weights from the Hugging Face Hub at start (token from ``gpu-inference:hfToken``)."""
+
+    type: Literal["huggingFace"]
+    revision: Optional[str] = None
+
+
+class VolumeSource(_Model):
+    """Serve weights from a read-only PersistentVolumeClaim (``HF_HUB_OFFLINE=1``)."""
+
+    type: Literal["volume"]
+    claim_name: str
+    path: str = Field(description="Directory of the model inside the volume, e.g. llama-3.1-70b-instruct")
+
+    @field_validator("claim_name")
+    @classmethod
+    def _claim(cls, value: str) -> str:
+        return _dns_label(value, 253)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/") or not value.strip():
+            raise ValueError(f"{value!r} must be a relative directory inside the volume, without '..'")
+        return value.strip("/")
+
+
+class ModelConfig(_Model):
+    """One served model: what to serve, with which engine settings, how many replicas, where."""
+
+    name: str
+    model: str = Field(description="Catalog name (e.g. llama-3.1-70b) or a Hugging Face repo id")
+    architecture: Optional[dict[str, Any]] = Field(
+        None, description="config.json fields, required when model is not a catalog name"
+    )
+    source: HuggingFaceSource | VolumeSource = Field(
+        default_factory=lambda: HuggingFaceSource(type="huggingFace"), discriminator="type"
+    )
+    max_model_len: int = Field(ge=1)
+    min_concurrency: float = Field(1.0, gt=0)
+    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
+    quantization: Literal["none", "fp8", "awq", "gptq"] = "none"
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=0.98)
+    max_num_seqs: Optional[int] = Field(None, ge=1)
+    max_num_batched_tokens: Optional[int] = Field(None, ge=1)
+    enforce_eager: bool = False
+    tensor_parallel_size: Optional[int] = Field(None, ge=1, le=8)
+    pipeline_parallel_size: Optional[int] = Field(None, ge=1)
+    replicas: int = Field(1, ge=0)
+    node_group: Optional[str] = None
+    image: Optional[str] = None
+    served_model_name: Optional[str] = None
+    client_namespaces: Optional[list[str]] = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 50)
+
+    @field_validator("client_namespaces")
+    @classmethod
+    def _clients(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        for item in value or ():
+            _dns_label(item, 63)
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
+            raise ValueError(f"{value!r} has no tag or digest: pin the image, e.g. vllm/vllm-openai:v0.32.0")
+        if value is not None and value.endswith(":latest"):
+            raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
+        return value
+
+
+# --- the whole stack ---------------------------------------------------------------------------
+
+
+class StackConfig(_Model):
+    cluster: ClusterConfig
+    node_groups: list[NodeGroupConfig] = Field(min_length=1)
+    models: list[ModelConfig] = Field(default_factory=list)
+
+    def node_group(self, name: str) -> NodeGroupConfig:
+        return next(group for group in self.node_groups if group.name == name)
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("huggingFace", "volume") and out.endswith("source"):
+            continue  # the discriminated union's tag, not a field the user wrote
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _valid_keys(model: type[BaseModel]) -> str:
+    return ", ".join(info.alias or name for name, info in model.model_fields.items())
+
+
+def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
+    """The pydantic model class that owns the field at ``loc`` (for listing valid keys)."""
+    current: Any = StackConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if part in ("huggingFace", "volume"):
+            current = HuggingFaceSource if part == "huggingFace" else VolumeSource
+            continue
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        for candidate in candidates:
+            inner = getattr(candidate, "__args__", ())
+            for c in (candidate, *inner):
+                if isinstance(c, type) and issubclass(c, BaseModel):
+                    current = c
+                    break
+            else:
+                continue
+            break
+        else:
+            return None
+    return current
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        path = _path(loc)
+        kind = item["type"]
+        message = item["msg"]
+        if kind == "extra_forbidden":
+            owner = _model_at(loc)
+            valid = f"; valid keys here are {_valid_keys(owner)}" if owner else ""
+            problems.append(f"{path}: unknown key{valid}")
+            continue
+        if kind == "missing":
+            problems.append(f"{path}: required")
+            continue
+        message = message.removeprefix("Value error, ")
+        value = item.get("input")
+        if kind not in ("value_error",) and not isinstance(value, (dict, list)):
+            message = f"{value!r} is invalid: {message}"
+        problems.append(f"{path}: {message}" if path else message)
+    return problems
+
+
+def parse_config(raw: dict[str, Any]) -> StackConfig:
+    """Validate the raw config objects; raise ConfigError listing every problem with its path."""
+    missing = [key for key in ("cluster", "nodeGroups") if raw.get(key) is None]
+    if missing:
+        raise ConfigError(
+            [f"{key}: required (set gpu-inference:{key} in Pulumi.<stack>.yaml)" for key in missing]
+        )
+    try:
+        config = StackConfig.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _cross_checks(config: StackConfig) -> list[str]:
+    problems = []
+    seen: dict[str, int] = {}
+    for i, group in enumerate(config.node_groups):
+        if group.name in seen:
+            problems.append(f"nodeGroups[{i}].name: {group.name!r} is already used by nodeGroups[{seen[group.name]}]")
+        seen.setdefault(group.name, i)
+    group_names = [g.name for g in config.node_groups]
+    seen = {}
+    for i, model in enumerate(config.models):
+        if model.name in seen:
+            problems.append(f"models[{i}].name: {model.name!r} is already used by models[{seen[model.name]}]")
+        seen.setdefault(model.name, i)
+        if model.node_group is not None and model.node_group not in group_names:
+            problems.append(
+                f"models[{i}].nodeGroup: {model.node_group!r} is not a node group; "
+                f"configured node groups are {', '.join(group_names)}"
+            )
+    if config.cluster.existing is not None and config.cluster.existing.source == "kubeconfig":
+        if not config.cluster.existing.subnet_ids:
+            problems.append(
+                "cluster.existing.subnetIds: required with source: kubeconfig "
+                "(the subnets the GPU node groups launch in)"
+            )
+    return problems

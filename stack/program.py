@@ -1,0 +1,78 @@
+"""Reading the stack config and planning it, before any resource is declared.
+
+``load()`` returns everything ``__main__.py`` needs, or raises ``ConfigError`` with every problem
+(field path, value, what would be valid). ``__main__.py`` turns that into ``pulumi.RunError``,
+which Pulumi prints without a traceback, with nothing registered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from stack.config import ConfigError, HuggingFaceSource, parse_config
+from stack.placement import Placement, place
+
+PROJECT = "gpu-inference"
+OBJECT_KEYS = ("cluster", "nodeGroups", "models")
+SECRET_KEYS = ("kubeconfig", "hfToken")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    placement: Placement
+    kubeconfig: Optional[pulumi.Output[str]]
+    hf_token: Optional[pulumi.Output[str]]
+
+
+def _project_keys() -> set[str]:
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    prefix = f"{PROJECT}:"
+    return {key[len(prefix):] for key in keys if key.startswith(prefix)}
+
+
+def read_raw_config() -> dict[str, Any]:
+    """The config objects as the CLI passes them; unknown top-level keys are errors too."""
+    problems = []
+    unknown = sorted(_project_keys() - set(OBJECT_KEYS) - set(SECRET_KEYS))
+    for key in unknown:
+        problems.append(
+            f"{PROJECT}:{key}: unknown key; valid keys are {', '.join(f'{PROJECT}:{k}' for k in OBJECT_KEYS + SECRET_KEYS)}"
+        )
+    config = pulumi.Config(PROJECT)
+    raw: dict[str, Any] = {}
+    for key in OBJECT_KEYS:
+        try:
+            raw[key] = config.get_object(key)
+        except (ValueError, json.JSONDecodeError) as error:
+            problems.append(f"{key}: not a valid object ({error})")
+        except Exception as error:  # ConfigTypeError
+            problems.append(f"{key}: {error}")
+    if problems:
+        raise ConfigError(problems)
+    return raw
+
+
+def load() -> Loaded:
+    raw = read_raw_config()
+    stack_config = parse_config(raw)
+    config = pulumi.Config(PROJECT)
+    kubeconfig = config.get_secret("kubeconfig")
+    existing = stack_config.cluster.existing
+    if existing is not None and existing.source == "kubeconfig" and kubeconfig is None:
+        raise ConfigError(
+            [f"{PROJECT}:kubeconfig: required with cluster.existing.source kubeconfig "
+             "(pulumi config set --secret kubeconfig < kubeconfig.yaml)"]
+        )
+    placement = place(stack_config)
+    hf_token = config.get_secret("hfToken")
+    if hf_token is None and any(isinstance(m.config.source, HuggingFaceSource) for m in placement.models):
+        pulumi.log.warn(
+            f"{PROJECT}:hfToken is not set: models downloaded from Hugging Face get no token, "
+            "so gated repositories (Llama, Gemma, ...) will fail to download"
+        )
+    return Loaded(placement, kubeconfig, hf_token)
