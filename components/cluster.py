@@ -1,0 +1,160 @@
+"""The Kubernetes cluster the servers run in: created with pulumi-eks, or adopted."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from components.iam import node_role
+from components.labels import ROLE_LABEL
+from stack.config import ClusterConfig
+
+
+@dataclass
+class ClusterArgs:
+    """What the Cluster component needs.
+
+    ``config`` is the validated ``cluster`` config object. ``kubeconfig`` is the
+    ``gpu-inference:kubeconfig`` secret, required when adopting a cluster with
+    ``existing.source: kubeconfig``. ``tags`` go on every AWS resource created.
+    """
+
+    config: ClusterConfig
+    kubeconfig: Optional[pulumi.Input[str]] = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _kubeconfig_text(value: Any) -> str:
+    """A cluster stack may export the kubeconfig as an object (pulumi-eks does) or as text."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster (API authentication mode, a small system node group) or an adopted one.
+
+    Exposes ``name``, ``kubeconfig`` (secret), ``subnet_ids`` (where GPU node groups launch),
+    ``provider`` (a Kubernetes provider for that cluster), ``namespace`` (the servers'
+    namespace, created here) and ``ready`` (resources that must exist before workloads).
+    """
+
+    name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    subnet_ids: pulumi.Output[list]
+    provider: k8s.Provider
+    namespace: k8s.core.v1.Namespace
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-inference:components:Cluster", name, None, opts)
+        config = args.config
+        self.ready = []
+        if config.create is not None:
+            self._create(name, args)
+        else:
+            self._adopt(name, args)
+
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            delete_unreachable=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
+        )
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-{config.namespace}",
+            metadata={
+                "name": config.namespace,
+                "labels": {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "gpu-inference"},
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=self.ready),
+        )
+        self.register_outputs({"name": self.name, "kubeconfig": self.kubeconfig, "subnetIds": self.subnet_ids})
+
+    def _create(self, name: str, args: ClusterArgs) -> None:
+        create = args.config.create
+        assert create is not None
+        if create.network_stack is not None:
+            network = pulumi.StackReference(
+                f"{name}-network", stack_name=create.network_stack.name, opts=pulumi.ResourceOptions(parent=self)
+            )
+            vpc_id = network.require_output(create.network_stack.vpc_id_output)
+            subnet_ids = network.require_output(create.network_stack.subnet_ids_output)
+            public_subnet_ids = (
+                network.require_output(create.network_stack.public_subnet_ids_output)
+                if create.network_stack.public_subnet_ids_output
+                else None
+            )
+        else:
+            vpc_id = create.vpc_id
+            subnet_ids = create.subnet_ids
+            public_subnet_ids = create.public_subnet_ids
+
+        network_args: dict[str, Any] = {"vpc_id": vpc_id}
+        if public_subnet_ids is not None:
+            network_args.update(private_subnet_ids=subnet_ids, public_subnet_ids=public_subnet_ids)
+        else:
+            network_args.update(subnet_ids=subnet_ids)
+
+        cluster = eks.Cluster(
+            f"{name}-eks",
+            name=create.name,
+            version=create.version,
+            authentication_mode=eks.AuthenticationMode.API,
+            skip_default_node_group=True,
+            endpoint_public_access=create.endpoint_public_access,
+            endpoint_private_access=True,
+            node_associate_public_ip_address=False,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+            **network_args,
+        )
+        self.name = pulumi.Output.from_input(create.name)
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
+        self.subnet_ids = pulumi.Output.from_input(subnet_ids)
+
+        system = create.system_node_group
+        role, attachments = node_role(f"{name}-system", self, args.tags)
+        system_nodes = aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=create.name,
+            node_role_arn=role.arn,
+            subnet_ids=subnet_ids,
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity_type="ON_DEMAND",
+            instance_types=[system.instance_type],
+            disk_size=system.disk_size_gib,
+            scaling_config={"desired_size": system.min_nodes, "min_size": system.min_nodes, "max_size": system.max_nodes},
+            update_config={"max_unavailable": 1},
+            labels={ROLE_LABEL: "system"},
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *attachments]),
+        )
+        self.ready = [cluster, system_nodes]
+
+    def _adopt(self, name: str, args: ClusterArgs) -> None:
+        existing = args.config.existing
+        assert existing is not None
+        if existing.source == "kubeconfig":
+            if args.kubeconfig is None:
+                raise ValueError("existing.source kubeconfig needs the gpu-inference:kubeconfig secret")
+            self.name = pulumi.Output.from_input(existing.cluster_name)
+            self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
+            self.subnet_ids = pulumi.Output.from_input(existing.subnet_ids)
+            return
+        platform = pulumi.StackReference(
+            f"{name}-platform", stack_name=existing.stack, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.name = platform.require_output(existing.outputs.cluster_name)
+        self.kubeconfig = pulumi.Output.secret(
+            platform.require_output(existing.outputs.kubeconfig).apply(_kubeconfig_text)
+        )
+        self.subnet_ids = (
+            pulumi.Output.from_input(existing.subnet_ids)
+            if existing.subnet_ids
+            else platform.require_output(existing.outputs.node_subnet_ids)
+        )

@@ -1,0 +1,100 @@
+"""GPU enablement: the NVIDIA device plugin Helm chart, with GPU feature discovery.
+
+AL2023 NVIDIA nodes have the driver and container toolkit but no device plugin: without the
+chart no node advertises ``nvidia.com/gpu`` and every server stays Pending. Bottlerocket NVIDIA
+nodes ship the plugin, so the chart is kept off them (two plugins would both register the
+resource); when every group is Bottlerocket the chart is not installed at all, and GPU feature
+discovery labels (``nvidia.com/gpu.count``, the refreshed ``nvidia.com/gpu.product``) then do not
+exist: servers must not require them (see ``gfd_runs_on``).
+
+The chart's bundled node-feature-discovery worker tolerates ``nvidia.com/gpu=present`` with
+``operator: Equal``, which never matches the EKS-style taint ``nvidia.com/gpu=true:NoSchedule``;
+NFD then never runs on GPU nodes and nothing gets scheduled (k8s-device-plugin issue 1934). Every
+DaemonSet here tolerates the taint with ``operator: Exists`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.labels import GPU_PRESENT_LABEL, NODE_GROUP_LABEL, gpu_toleration
+
+CHART = "nvidia-device-plugin"
+CHART_VERSION = "0.19.0"  # released 2026; chart 0.19.x still ships the Equal-present NFD toleration
+CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
+NAMESPACE = "kube-system"
+
+
+def gpu_node_affinity(node_groups: Sequence[str]) -> dict[str, Any]:
+    """Required affinity: GPU nodes (``nvidia.com/gpu.present``) of the given node groups only."""
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]},
+                            {"key": NODE_GROUP_LABEL, "operator": "In", "values": sorted(node_groups)},
+                        ]
+                    }
+                ]
+            }
+        }
+    }
+
+
+def chart_values(node_groups: Sequence[str]) -> dict[str, Any]:
+    """Helm values: GFD on; plugin, GFD and NFD worker on the given GPU groups, tolerating the taint."""
+    affinity = gpu_node_affinity(node_groups)
+    tolerations = [{"key": "CriticalAddonsOnly", "operator": "Exists"}, gpu_toleration()]
+    return {
+        "gfd": {"enabled": True},
+        # The plugin and GFD DaemonSets share these two values.
+        "affinity": affinity,
+        "tolerations": tolerations,
+        "nfd": {
+            "worker": {"tolerations": [gpu_toleration()], "affinity": affinity},
+        },
+    }
+
+
+def gfd_runs_on(node_groups: dict[str, str]) -> set[str]:
+    """Node groups (name -> AMI type) where the chart, hence GFD, runs: the non-Bottlerocket ones."""
+    return {name for name, ami in node_groups.items() if not ami.startswith("BOTTLEROCKET")}
+
+
+@dataclass
+class GpuEnablementArgs:
+    """``node_groups`` names the groups the chart's DaemonSets run on (the AL2023 ones);
+    ``provider`` is the cluster's Kubernetes provider; ``depends_on`` what must exist first
+    (the cluster and its system nodes, which run the NFD master)."""
+
+    node_groups: list[str]
+    provider: k8s.Provider
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class GpuEnablement(pulumi.ComponentResource):
+    """The NVIDIA device plugin chart, pinned, with GPU feature discovery."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: GpuEnablementArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-inference:components:GpuEnablement", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=CHART,
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts={"repo": CHART_REPO},
+            namespace=NAMESPACE,
+            values=chart_values(args.node_groups),
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
+        )
+        self.register_outputs({"chartVersion": CHART_VERSION})

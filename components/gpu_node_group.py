@@ -1,0 +1,181 @@
+"""An EKS managed node group of GPU nodes, sized from the plan.
+
+pulumi-aws resources are used directly (not pulumi-eks's ManagedNodeGroup, a remote component
+whose children tests could not see). A launch template is created only when something needs
+one: a capacity reservation or Capacity Block, or EFA network interfaces (EKS then takes the
+disk size from the launch template instead of the node group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import node_role
+from components.labels import (
+    BOTTLEROCKET_NVIDIA,
+    GPU_LABEL,
+    GPU_PRESENT_LABEL,
+    GPU_PRODUCT_LABEL,
+    GPU_TAINT_EFFECT_EKS,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    NODE_GROUP_LABEL,
+)
+from stack.placement import NodeGroupPlacement
+
+# The volume containers and images live on: AL2023 has one root volume; Bottlerocket keeps
+# images and container storage on its second (data) volume.
+DATA_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", BOTTLEROCKET_NVIDIA: "/dev/xvdb"}
+
+
+def node_labels(group: NodeGroupPlacement) -> dict[str, str]:
+    """Labels every node of the group carries from registration on."""
+    gpu = group.instance.gpu
+    return {
+        GPU_PRESENT_LABEL: "true",
+        GPU_PRODUCT_LABEL: gpu.product_label,
+        GPU_LABEL: gpu.name,
+        NODE_GROUP_LABEL: group.name,
+    }
+
+
+def node_taints() -> list[dict[str, str]]:
+    """``nvidia.com/gpu=true:NoSchedule``, in the EKS API's spelling."""
+    return [{"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT_EKS}]
+
+
+def efa_network_interfaces(count: int, security_group_ids: pulumi.Input[Sequence[str]]) -> list[dict[str, Any]]:
+    """One EFA interface per network card: device index 0 on card 0 (the primary), 1 elsewhere."""
+    return [
+        {
+            "device_index": 0 if card == 0 else 1,
+            "network_card_index": card,
+            "interface_type": "efa",
+            "delete_on_termination": "true",
+            "security_groups": security_group_ids,
+        }
+        for card in range(count)
+    ]
+
+
+@dataclass
+class GpuNodeGroupArgs:
+    """What a GPU node group needs.
+
+    ``placement`` is the group's config with the node count the plan needs; ``cluster_name``
+    and ``subnet_ids`` say where nodes join and launch; ``depends_on`` holds what must exist
+    first (the cluster). ``tags`` go on every AWS resource.
+    """
+
+    placement: NodeGroupPlacement
+    cluster_name: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class GpuNodeGroup(pulumi.ComponentResource):
+    """Node role, optional launch template / placement group / EFA security group, node group."""
+
+    node_group: aws.eks.NodeGroup
+    launch_template: Optional[aws.ec2.LaunchTemplate]
+    placement_group: Optional[aws.ec2.PlacementGroup]
+
+    def __init__(self, name: str, args: GpuNodeGroupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-inference:components:GpuNodeGroup", name, None, opts)
+        group = args.placement
+        config = group.config
+        instance = group.instance
+        tags = {**args.tags, "gpu-inference:node-group": group.name}
+        child = pulumi.ResourceOptions(parent=self)
+
+        role, attachments = node_role(name, self, tags)
+        self.launch_template = None
+        self.placement_group = None
+
+        launch_template_args: dict[str, Any] = {}
+        if config.efa:
+            self.placement_group = aws.ec2.PlacementGroup(
+                f"{name}-cluster", strategy="cluster", tags=tags, opts=child
+            )
+            cluster = aws.eks.get_cluster_output(
+                name=args.cluster_name, opts=pulumi.InvokeOutputOptions(parent=self, depends_on=args.depends_on)
+            )
+            efa_sg = aws.ec2.SecurityGroup(
+                f"{name}-efa",
+                description=f"EFA traffic between the nodes of {group.name}",
+                vpc_id=cluster.vpc_config.vpc_id,
+                ingress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "self": True, "description": "EFA from the group"}],
+                egress=[
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True, "description": "EFA to the group"},
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"], "description": "all egress"},
+                ],
+                tags=tags,
+                opts=child,
+            )
+            security_groups = pulumi.Output.all(cluster.vpc_config.cluster_security_group_id, efa_sg.id).apply(list)
+            launch_template_args["network_interfaces"] = efa_network_interfaces(instance.efa_interfaces, security_groups)
+            launch_template_args["placement"] = {"group_name": self.placement_group.name}
+        if config.capacity_reservation_id is not None:
+            launch_template_args["capacity_reservation_specification"] = {
+                "capacity_reservation_target": {"capacity_reservation_id": config.capacity_reservation_id}
+            }
+        if config.capacity_type == "CAPACITY_BLOCK":
+            launch_template_args["instance_market_options"] = {"market_type": "capacity-block"}
+
+        node_group_args: dict[str, Any] = {}
+        if config.uses_launch_template:
+            self.launch_template = aws.ec2.LaunchTemplate(
+                f"{name}-lt",
+                description=f"GPU node group {group.name} ({instance.name})",
+                block_device_mappings=[
+                    {
+                        "device_name": DATA_DEVICE[config.ami_type],
+                        "ebs": {
+                            "volume_size": config.disk_size_gib,
+                            "volume_type": "gp3",
+                            "encrypted": "true",
+                            "delete_on_termination": "true",
+                        },
+                    }
+                ],
+                metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 2, "http_endpoint": "enabled"},
+                update_default_version=True,
+                tags=tags,
+                opts=child,
+                **launch_template_args,
+            )
+            node_group_args["launch_template"] = {
+                "id": self.launch_template.id,
+                "version": self.launch_template.latest_version.apply(str),
+            }
+        else:
+            node_group_args["disk_size"] = config.disk_size_gib
+
+        self.node_group = aws.eks.NodeGroup(
+            name,
+            cluster_name=args.cluster_name,
+            node_role_arn=role.arn,
+            subnet_ids=config.subnet_ids or args.subnet_ids,
+            ami_type=config.ami_type,
+            capacity_type=config.capacity_type,
+            instance_types=[instance.name],
+            scaling_config={
+                "desired_size": group.desired_nodes,
+                "min_size": config.min_nodes,
+                "max_size": config.max_nodes,
+            },
+            update_config={"max_unavailable": 1},
+            labels=node_labels(group),
+            taints=node_taints(),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *attachments]),
+            **node_group_args,
+        )
+        self.register_outputs(
+            {"nodeGroupName": self.node_group.node_group_name, "instanceType": instance.name, "nodes": group.desired_nodes}
+        )
