@@ -1,0 +1,138 @@
+"""The stack's outputs: the contract other teams read through a ``StackReference``.
+
+Exported keys (all plain values except ``kubeconfig``):
+
+- ``clusterName``: the EKS cluster name.
+- ``namespace``: the namespace the servers run in.
+- ``models``: ``{name: {url, servedModelName, tensorParallelSize, pipelineParallelSize, gpus,
+  gpusPerPod, replicas, gpu, instanceType, nodeGroup, service, namespace, maxModelLen}}``;
+  ``url`` is ``http://<service>.<namespace>.svc.cluster.local:8000/v1`` (OpenAI-compatible).
+- ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes}}``.
+- ``kubeconfig``: the cluster's kubeconfig, as a secret.
+- ``plan``: the sizing plan of every model and node group, as a plain dict.
+
+``read_stack_outputs`` reads them back into the pydantic models below, for consumers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from components.vllm_model import PORT
+from stack.placement import ModelPlacement, NodeGroupPlacement, Placement
+
+CONTRACT_VERSION = 1
+
+
+class _Out(BaseModel):
+    # Consumers ignore keys added by later versions of the contract.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class ModelEndpoint(_Out):
+    url: str
+    served_model_name: str
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    gpus: int
+    gpus_per_pod: int
+    replicas: int
+    gpu: str
+    instance_type: str
+    node_group: str
+    service: str
+    namespace: str
+    max_model_len: int
+
+
+class NodeGroupInfo(_Out):
+    instance_type: str
+    gpu: str
+    nodes: int
+    min_nodes: int
+    max_nodes: int
+
+
+class StackOutputs(_Out):
+    contract_version: int
+    cluster_name: str
+    namespace: str
+    models: dict[str, ModelEndpoint]
+    node_groups: dict[str, NodeGroupInfo]
+
+
+def service_url(service: str, namespace: str) -> str:
+    return f"http://{service}.{namespace}.svc.cluster.local:{PORT}/v1"
+
+
+def model_endpoint(model: ModelPlacement, namespace: str) -> ModelEndpoint:
+    plan = model.plan
+    return ModelEndpoint(
+        url=service_url(model.name, namespace),
+        served_model_name=model.served_model_name,
+        tensor_parallel_size=plan.tensor_parallel_size,
+        pipeline_parallel_size=plan.pipeline_parallel_size,
+        gpus=plan.gpus,
+        gpus_per_pod=plan.gpus_per_pod,
+        replicas=model.config.replicas,
+        gpu=plan.gpu,
+        instance_type=plan.instance_type,
+        node_group=model.node_group,
+        service=model.name,
+        namespace=namespace,
+        max_model_len=plan.settings.max_model_len,
+    )
+
+
+def node_group_info(group: NodeGroupPlacement) -> NodeGroupInfo:
+    return NodeGroupInfo(
+        instance_type=group.instance.name,
+        gpu=group.instance.gpu_name,
+        nodes=group.desired_nodes,
+        min_nodes=group.config.min_nodes,
+        max_nodes=group.config.max_nodes,
+    )
+
+
+def plain_outputs(placement: Placement) -> dict[str, Any]:
+    """Every output except ``clusterName`` and ``kubeconfig``, as plain JSON-able values."""
+    namespace = placement.config.cluster.namespace
+    return {
+        "contractVersion": CONTRACT_VERSION,
+        "namespace": namespace,
+        "models": {m.name: model_endpoint(m, namespace).model_dump(by_alias=True) for m in placement.models},
+        "nodeGroups": {g.name: node_group_info(g).model_dump(by_alias=True) for g in placement.node_groups},
+        "plan": placement.to_dict(),
+    }
+
+
+def export_outputs(placement: Placement, cluster_name: pulumi.Input[str], kubeconfig: pulumi.Input[str]) -> None:
+    for key, value in plain_outputs(placement).items():
+        pulumi.export(key, value)
+    pulumi.export("clusterName", cluster_name)
+    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
+
+
+OUTPUT_KEYS = ("contractVersion", "clusterName", "namespace", "models", "nodeGroups")
+
+
+def parse_outputs(values: dict[str, Any]) -> StackOutputs:
+    """Validate a dict of the stack's outputs (as ``pulumi stack output --json`` prints them)."""
+    return StackOutputs.model_validate({key: values.get(key) for key in OUTPUT_KEYS})
+
+
+def read_stack_outputs(stack_name: str, opts: pulumi.ResourceOptions | None = None) -> tuple[pulumi.StackReference, pulumi.Output[StackOutputs]]:
+    """Read a gpu-inference stack's outputs through a StackReference, typed.
+
+    Returns the reference (for ``get_output("kubeconfig")``, which stays a secret) and the
+    plain outputs parsed into ``StackOutputs``.
+    """
+    ref = pulumi.StackReference(stack_name, opts=opts)
+    outputs = pulumi.Output.all(*(ref.get_output(key) for key in OUTPUT_KEYS)).apply(
+        lambda values: parse_outputs(dict(zip(OUTPUT_KEYS, values)))
+    )
+    return ref, outputs
