@@ -194,11 +194,13 @@ def _no_fit(model, settings, candidates, attempts, min_concurrency, tp, pp) -> N
 
 
 def _summarise(attempts: list[Attempt]) -> list[Attempt]:
-    """Keep the failures readable: one line per distinct (GPU, TP) for the PP sweep."""
+    """Keep the failures readable: PP 1 and 2, then only the deepest pipeline tried."""
     seen: dict[tuple, Attempt] = {}
     for a in attempts:
-        key = (a.gpu, a.tensor_parallel_size, a.pipeline_parallel_size if a.pipeline_parallel_size <= 2 else "n")
-        seen.setdefault(key, a)
+        deep = a.pipeline_parallel_size > 2
+        key = (a.gpu, a.tensor_parallel_size, "deepest" if deep else a.pipeline_parallel_size)
+        if deep or key not in seen:
+            seen[key] = a
     return list(seen.values())
 
 
@@ -233,8 +235,17 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
             out.append(f"a larger GPU: {plan.gpu} ({plan.instance_type}) TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}")
         except SizingError:
             pass
-    if pp is None and (tp is None or tp == largest.gpus_per_node) and not model.supports_pipeline_parallel:
+    if not model.supports_pipeline_parallel:
         out.append(f"pipeline parallelism across nodes is not available: vLLM has no PP for {model.architecture}")
+    elif pp is not None or tp is not None:
+        try:
+            plan = plan_model(model, settings, instance_types=[it.name for it in candidates], min_concurrency=min_concurrency)
+            out.append(
+                f"leave TP/PP to the planner: {plan.gpu} TP={plan.tensor_parallel_size} "
+                f"PP={plan.pipeline_parallel_size} across {plan.nodes} node(s)"
+            )
+        except SizingError:
+            pass
     return out
 
 

@@ -1,0 +1,73 @@
+"""Plans per second over every catalog model x GPU x four context lengths, and `import sizing` time.
+
+Target (issue 2): 1,000 plans in under a second on one core; `import sizing` well under 100 ms.
+Run: .venv/bin/python bench/plan_throughput.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONTEXT_LENGTHS = (4096, 8192, 32768, 131072)
+
+
+def import_time_ms(runs: int = 5) -> float:
+    """Median wall time of a fresh interpreter importing sizing, minus one importing nothing."""
+    def timed(code: str) -> float:
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+    return (timed("import sizing") - timed("pass")) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=4, help="passes over the grid")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    from sizing import GPUS, NoFitError, ServingSettings, load_model, model_names, plan_model
+
+    models = [load_model(name) for name in model_names()]
+    grid = [
+        (model, gpu, ServingSettings(max_model_len=min(length, model.max_position_embeddings)))
+        for model in models
+        for gpu in GPUS
+        for length in CONTEXT_LENGTHS
+    ]
+    plans = fits = 0
+    start = time.perf_counter()
+    for _ in range(args.repeat):
+        for model, gpu, settings in grid:
+            try:
+                plan_model(model, settings, gpus=[gpu])
+                fits += 1
+            except NoFitError:
+                pass
+            plans += 1
+    elapsed = time.perf_counter() - start
+    rate = plans / elapsed
+    print(f"grid: {len(models)} models x {len(GPUS)} GPUs x {len(CONTEXT_LENGTHS)} contexts = {len(grid)} plans per pass")
+    print(f"plans: {plans} in {elapsed:.3f} s on one core = {rate:,.0f} plans/s ({fits} fit, {plans - fits} fit nowhere)")
+    print(f"1,000 plans take {1000 / rate:.3f} s (target < 1 s): {'OK' if rate >= 1000 else 'MISSED'}")
+    ms = import_time_ms()
+    print(f"import sizing: {ms:.1f} ms (target < 100 ms): {'OK' if ms < 100 else 'MISSED'}")
+    return 0 if rate >= 1000 and ms < 100 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
