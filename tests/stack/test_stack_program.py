@@ -1,0 +1,134 @@
+"""The real __main__.py with each Pulumi.<stack>.yaml, in update and preview mode."""
+
+import pytest
+
+from tests.harness import (
+    DEPLOYMENT,
+    LAUNCH_TEMPLATE,
+    NODE_GROUP,
+    PLACEMENT_GROUP,
+    RELEASE,
+    check_invariants,
+    container,
+    deployments,
+    node_group_registrations,
+    run_stack,
+)
+from stack.mockrun import Unknown
+
+STACKS = ["dev", "prod"]
+MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
+
+
+@pytest.mark.parametrize("preview", MODES)
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_invariant_holds(stack, preview):
+    run = run_stack(stack, preview)
+    assert run.registrations, "nothing registered"
+    assert check_invariants(run) == []
+
+
+@pytest.mark.parametrize("preview", MODES)
+def test_dev_serves_both_llamas_at_32k_on_one_p5(preview):
+    run = run_stack("dev", preview)
+    models = run.outputs["models"]
+    assert sorted(models) == ["llama-3-1-70b", "llama-3-1-8b"]
+    assert {m["maxModelLen"] for m in models.values()} == {32768}
+    assert run.outputs["nodeGroups"] == {
+        "h100": {"instanceType": "p5.48xlarge", "gpu": "H100-80GB", "nodes": 1, "minNodes": 0, "maxNodes": 1}
+    }
+    assert models["llama-3-1-70b"]["tensorParallelSize"] > 1
+    assert run.outputs["clusterName"] == "gpu-inference-dev"
+
+
+def test_dev_creates_an_api_mode_cluster_with_a_system_node_group():
+    run = run_stack("dev", False)
+    (cluster,) = run.of_type("eks:index:Cluster")
+    assert cluster.remote and cluster.inputs["authenticationMode"] == "API"
+    assert cluster.inputs["skipDefaultNodeGroup"] is True
+    system = [r for r in run.of_type(NODE_GROUP) if r.plain_inputs["labels"].get("gpu-inference.io/role") == "system"]
+    assert len(system) == 1
+    assert "taints" not in system[0].inputs  # non-GPU pods land there
+    assert cluster.urn in system[0].dependencies
+
+
+def test_preview_leaves_computed_values_unknown_and_outputs_known():
+    run = run_stack("dev", True)
+    group = node_group_registrations(run)["h100"]
+    assert isinstance(group.inputs["nodeRoleArn"], Unknown)  # as in a real preview
+    assert "kubeconfig" in run.unknown_outputs  # the cluster does not exist yet
+    assert not run.unknown_outputs - {"kubeconfig"}
+
+
+def test_update_resolves_the_node_role():
+    run = run_stack("dev", False)
+    group = node_group_registrations(run)["h100"]
+    assert group.inputs["nodeRoleArn"].startswith("arn:aws:iam::")
+
+
+@pytest.mark.parametrize("preview", MODES)
+def test_prod_reserved_efa_group(preview):
+    run = run_stack("prod", preview)
+    group = node_group_registrations(run)["h100-reserved"]
+    (template,) = [r for r in run.of_type(LAUNCH_TEMPLATE) if r.parent == group.parent]
+    lt = template.plain_inputs
+    interfaces = lt["networkInterfaces"]
+    assert len(interfaces) == 32  # p5.48xlarge: 32 EFA network cards
+    assert [int(i["networkCardIndex"]) for i in interfaces] == list(range(32))
+    assert int(interfaces[0]["deviceIndex"]) == 0 and all(int(i["deviceIndex"]) == 1 for i in interfaces[1:])
+    assert {i["interfaceType"] for i in interfaces} == {"efa"}
+    assert lt["capacityReservationSpecification"]["capacityReservationTarget"]["capacityReservationId"] == "cr-0123456789abcdef0"
+    assert "instanceMarketOptions" not in lt  # an on-demand reservation, not a capacity block
+    (placement,) = [r for r in run.of_type(PLACEMENT_GROUP) if r.parent == group.parent]
+    assert placement.inputs["strategy"] == "cluster"
+    assert group.inputs["capacityType"] == "ON_DEMAND"
+    assert int(lt["blockDeviceMappings"][0]["ebs"]["volumeSize"]) == 1000
+
+
+@pytest.mark.parametrize("preview", MODES)
+def test_prod_capacity_block_group(preview):
+    run = run_stack("prod", preview)
+    group = node_group_registrations(run)["h200-block"]
+    assert group.inputs["capacityType"] == "CAPACITY_BLOCK"
+    assert group.inputs["subnetIds"] == ["subnet-0b1c2d3e4f5a60003"]
+    assert group.inputs["instanceTypes"] == ["p5e.48xlarge"]
+    assert not [r for r in run.of_type(PLACEMENT_GROUP) if r.parent == group.parent]  # EFA off
+
+
+@pytest.mark.parametrize("preview", MODES)
+def test_prod_adopts_the_platform_cluster_and_serves_70b_from_a_volume(preview):
+    run = run_stack("prod", preview)
+    assert not run.of_type("eks:index:Cluster")
+    (reference,) = run.of_type("pulumi:pulumi:StackReference")
+    assert reference.inputs["name"] == "acme/platform/prod"
+    assert run.outputs["clusterName"] == "platform-prod"
+    assert node_group_registrations(run)["h100-reserved"].inputs["subnetIds"] == [
+        "subnet-0c1d2e3f4a5b60011",
+        "subnet-0c1d2e3f4a5b60012",
+    ]
+    c = container(deployments(run)["llama-3-1-70b"])
+    assert c["command"] == ["vllm", "serve", "/models/meta-llama/Llama-3.1-70B-Instruct"]
+    assert {"name": "HF_HUB_OFFLINE", "value": "1"} in c["env"]
+    assert not [e for e in c["env"] if e["name"] == "HF_TOKEN"]
+    assert run.outputs["models"]["llama-3-1-70b"]["replicas"] == 3
+
+
+def test_downloaded_models_get_the_token_from_a_kubernetes_secret():
+    run = run_stack("dev", False)
+    c = container(deployments(run)["llama-3-1-8b"])
+    assert c["command"] == ["vllm", "serve", "meta-llama/Llama-3.1-8B"]
+    (token,) = [e for e in c["env"] if e["name"] == "HF_TOKEN"]
+    ref = token["valueFrom"]["secretKeyRef"]
+    secret = next(r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == ref["name"])
+    assert ref["key"] in secret.plain_inputs["stringData"]
+    assert "HF_HUB_OFFLINE" not in {e["name"] for e in c["env"]}
+
+
+def test_runs_are_repeatable_in_one_process():
+    from tests.harness import run_config, stack_config
+
+    first = run_config(stack_config("dev"))
+    second = run_config(stack_config("dev"))
+    assert len(first.registrations) == len(second.registrations)
+    assert {r.urn: r.inputs for r in first.registrations} == {r.urn: r.inputs for r in second.registrations}
+    assert first.outputs == second.outputs
