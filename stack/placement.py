@@ -159,9 +159,11 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
             [f"{path}.maxModelLen: {model.max_model_len} exceeds {model.model}'s limit of {limit} tokens "
              f"(max_position_embeddings); give at most {limit}"]
         )
-    if model.pipeline_parallel_size and model.pipeline_parallel_size > 1 and not architecture.supports_pipeline_parallel:
+    if model.pipeline_parallel_size is not None and model.pipeline_parallel_size > 1:
         raise ConfigError(
-            [f"{path}.pipelineParallelSize: {architecture.architecture} does not support pipeline parallelism in vLLM; remove it"]
+            [f"{path}.pipelineParallelSize: {model.pipeline_parallel_size} would split each replica across "
+             f"{model.pipeline_parallel_size} nodes (one pipeline stage per node); this stack serves each replica "
+             "from one pod on one node: remove it, or use larger GPUs, quantization or an fp8 KV cache"]
         )
     settings = _settings(index, model)
     groups = [config.node_group(model.node_group)] if model.node_group else list(config.node_groups)
@@ -173,12 +175,20 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
             instance_types=instance_types,
             min_concurrency=model.min_concurrency,
             tensor_parallel_size=model.tensor_parallel_size,
-            pipeline_parallel_size=model.pipeline_parallel_size,
+            # One replica = one pod on one node: the planner's multi-node layouts are not deployed.
+            pipeline_parallel_size=1,
         )
     except SizingError as error:
         where = f"node group {model.node_group!r}" if model.node_group else "the configured node groups"
         kind = "does not fit" if isinstance(error, NoFitError) else "cannot be planned"
-        raise ConfigError([f"{path} ({model.name}): {model.model} {kind} on {where} ({', '.join(instance_types)}): {error}"]) from None
+        note = (
+            "\n  (this stack serves each replica from one pod on one node, so layouts across nodes are not an option)"
+            if isinstance(error, NoFitError)
+            else ""
+        )
+        raise ConfigError(
+            [f"{path} ({model.name}): {model.model} {kind} on {where} ({', '.join(instance_types)}): {error}{note}"]
+        ) from None
     if plan.pods != 1:
         raise ConfigError(
             [f"{path} ({model.name}): the plan needs {plan.pods} pods per replica on {plan.nodes} nodes "
