@@ -1,0 +1,90 @@
+"""The pure parts of the VllmModel component: /dev/shm, load time, resources, arguments."""
+
+import pytest
+
+from components import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
+from components.vllm_model import (
+    await_timeout_seconds,
+    load_seconds,
+    network_policy_spec,
+    pod_resources,
+    server_args,
+    shm_size_mib,
+    startup_failure_threshold,
+)
+from sizing.instances import INSTANCES
+from stack.config import parse_config
+from stack.placement import place
+from tests.harness import arg_value, quantity_mib
+
+
+def placement(**model):
+    config = parse_config(
+        {
+            "cluster": {"create": {"name": "c", "vpcId": "vpc-1", "subnetIds": ["subnet-1"]}},
+            "nodeGroups": [{"name": "h100", "instanceType": "p5.48xlarge", "maxNodes": 2}],
+            "models": [{"name": "m", "model": "llama-3.1-70b", "maxModelLen": 8192, **model}],
+        }
+    )
+    return place(config).models[0]
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 4, 8])
+def test_shm_covers_vllm_rings_and_nccl_per_rank(gpus):
+    size = shm_size_mib(gpus)
+    assert size >= 160 + 240 * gpus + 256  # vLLM checks free space for its rings first
+    assert size >= 1024 * gpus  # 1 GiB + 1 GiB per extra rank
+    assert shm_size_mib(1) >= 256  # "64 MiB free" made vLLM refuse to start at TP=1
+
+
+def test_load_time_grows_with_weights_and_70b_gets_over_ten_minutes():
+    assert load_seconds(15, download=False) < load_seconds(131, download=False)
+    assert load_seconds(131, download=False) > 600
+    assert load_seconds(131, download=True) > load_seconds(131, download=False)
+    seconds = load_seconds(131, download=False)
+    assert startup_failure_threshold(seconds) * 10 >= seconds
+    assert await_timeout_seconds(seconds) > seconds + 600  # image pull on top, and bounded
+    assert await_timeout_seconds(seconds) < 4 * 3600
+
+
+@pytest.mark.parametrize("instance", sorted(INSTANCES))
+def test_pods_filling_a_node_fit_its_cpu_and_memory(instance):
+    it = INSTANCES[instance]
+    for gpus in (1, 2, 4, 8):
+        resources = pod_resources(it, gpus)
+        pods = it.gpus_per_node // gpus
+        cpu = int(resources["requests"]["cpu"].removesuffix("m")) * pods / 1000
+        memory = quantity_mib(resources["requests"]["memory"]) * pods / 1024
+        assert cpu <= it.vcpus - 4 and memory <= it.memory_gib * 0.95
+        assert resources["requests"]["memory"] == resources["limits"]["memory"]
+        assert quantity_mib(resources["limits"]["memory"]) > shm_size_mib(gpus) + 16 * 1024
+        assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] == str(gpus)
+
+
+def test_args_set_every_flag_the_sizing_depends_on():
+    model = placement(quantization="fp8", kvCacheDtype="fp8", enforceEager=True, gpuMemoryUtilization=0.92)
+    args = server_args(model)
+    plan = model.plan
+    assert arg_value(args, "--tensor-parallel-size") == str(plan.tensor_parallel_size)
+    assert "--pipeline-parallel-size" not in args
+    assert arg_value(args, "--quantization") == "fp8"
+    assert arg_value(args, "--kv-cache-dtype") == "fp8"
+    assert arg_value(args, "--gpu-memory-utilization") == "0.92"
+    assert arg_value(args, "--max-num-seqs") == str(plan.settings.max_num_seqs)
+    assert arg_value(args, "--max-num-batched-tokens") == str(plan.settings.max_num_batched_tokens)
+    assert "--enforce-eager" in args
+    assert "--quantization" not in server_args(placement())
+
+
+def test_network_policy_admits_only_named_namespaces_on_the_server_port():
+    spec = network_policy_spec("m", ["gateway", "apps"])
+    (rule,) = spec["ingress"]
+    selector = rule["from"][0]["namespaceSelector"]["matchExpressions"][0]
+    assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["apps", "gateway"]}
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert network_policy_spec("m", [])["ingress"] == []  # none named: nothing admitted
+
+
+def test_image_is_a_pinned_release_and_the_calibration_is_recorded():
+    assert VLLM_IMAGE == "vllm/vllm-openai:v0.32.0"
+    assert VLLM_CALIBRATED_VERSION == "0.26.0"
