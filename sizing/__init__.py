@@ -8,14 +8,17 @@ calibrated on H100 80GB HBM3 (see ``sizing.memory``).
 from sizing.errors import NoFitError, SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
-from sizing.memory import ACCOUNTING, estimate_memory
+from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting
+from sizing.memory import estimate_memory
 from sizing.models import load_model, model_names
 from sizing.plan import Plan
 from sizing.planner import check_layout, plan_model
 from sizing.settings import ServingSettings
 
 __all__ = [
-    "ACCOUNTING",
+    "Accounting",
+    "VLLM_0_26",
+    "VLLM_0_32",
     "GPUS",
     "INSTANCES",
     "NoFitError",

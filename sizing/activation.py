@@ -20,6 +20,7 @@ buffers exist before the budget is measured and sit outside it.
 
 from __future__ import annotations
 
+from sizing.accounting import Accounting
 from sizing.architecture import ModelArchitecture
 from sizing.settings import ServingSettings
 
@@ -41,16 +42,17 @@ NON_TORCH_INCREASE_MOE_KERNELS = 0.06 * GIB
 # plus, per mode, one per-graph increment for every further capture size. Mixtral on H100:
 # PIECEWISE 100 MiB + 4 MiB/graph, FULL 128 MiB + 2 MiB/graph.
 CUDAGRAPH_FIRST_CAPTURE = 128 * MIB
-CUDAGRAPH_PER_GRAPH = (4 + 2) * MIB
+CUDAGRAPH_PIECEWISE_PER_GRAPH = 4 * MIB
+CUDAGRAPH_FULL_PER_GRAPH = 2 * MIB
 # V2 runner captures outside the budget; 0.7-1.5 GiB measured. Only decides a start above
 # gpu_memory_utilization ~0.95.
 CUDAGRAPH_V2_PER_LAYER = 0.02 * GIB
 CUDAGRAPH_V2_MINIMUM = 0.7 * GIB
 
 
-def uses_v1_model_runner(model: ModelArchitecture) -> bool:
+def uses_v1_model_runner(model: ModelArchitecture, accounting: Accounting) -> bool:
     """vLLM 0.26 runs generative dense models on the V2 runner and MoE models on V1."""
-    return model.moe is not None
+    return model.moe is not None and accounting.moe_on_v1_runner
 
 
 def profile_requests(settings: ServingSettings) -> int:
@@ -64,11 +66,13 @@ def torch_activation_peak_bytes(
     last_stage: bool,
     settings: ServingSettings,
     act_bytes: int,
+    v1_runner: bool,
 ) -> int:
     forward = _forward_peak_bytes(model, tensor_parallel_size, layers, settings, act_bytes)
     if not last_stage:
         return forward
-    return max(forward, _sampler_stage_bytes(model, tensor_parallel_size, layers, settings, act_bytes))
+    sampler = _sampler_stage_bytes(model, tensor_parallel_size, layers, settings, act_bytes, v1_runner)
+    return max(forward, sampler)
 
 
 def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) -> int:
@@ -106,16 +110,23 @@ def _shared_expert_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int)
     return 3 * tokens * (moe.shared_expert_intermediate_size // tp) * a
 
 
-def _sampler_stage_bytes(model, tp, layers, settings: ServingSettings, a: int) -> int:
-    """The full hidden states stay alive while the sampler runs on one row per request."""
+def _sampler_stage_bytes(model, tp, layers, settings: ServingSettings, a: int, v1_runner: bool) -> int:
+    """The full hidden states stay alive while the sampler runs on one row per request.
+
+    Each rank's ``[rows, vocab/TP]`` logits are all-gathered (a buffer plus a reordering copy of
+    ``[rows, vocab]``). The V2 runner's dummy batch has no top-k/top-p, so its sampler adds one
+    fp32 copy; the V1 runner's forces top-k/top-p (in place), then softmax and the exponential
+    draw: fp32 logits, probs and noise. The MoE workspace persists through it.
+    """
     rows = profile_requests(settings)
     vocab = model.vocab_size
-    hidden = settings.max_num_batched_tokens * model.hidden_size * a
+    hidden = (settings.max_num_batched_tokens + rows) * model.hidden_size * a
     persistent = 0
     if any(model.is_moe_layer(i) for i in layers):
         persistent = _moe_workspace_bytes(model, tp, settings.max_num_batched_tokens, a)
-    logits = rows * (vocab // tp) * a + rows * vocab * (a + 4)
-    return int(hidden + persistent + logits)
+    gathered = rows * (vocab // tp) * a + 2 * rows * vocab * a if tp > 1 else 0
+    sampler = rows * vocab * (a + (12 if v1_runner else 4))
+    return int(hidden + persistent + max(sampler, gathered))
 
 
 def non_torch_increase_bytes(model: ModelArchitecture, tensor_parallel_size: int) -> int:
@@ -133,19 +144,24 @@ def cuda_context_bytes(model: ModelArchitecture, tensor_parallel_size: int) -> i
 
 
 def cudagraph_capture_sizes(settings: ServingSettings) -> list[int]:
-    """vLLM's default capture sizes: 1, 2, 4, then steps of 8 to 256 and of 16 beyond, up to
-    ``min(2 x max_num_seqs, 512)`` (51 sizes for 1024 sequences)."""
+    """vLLM's default capture sizes: 1, 2, 4, then steps of 8 below 256 and of 16 from 256, up to
+    ``min(2 x max_num_seqs, 512, max_num_batched_tokens)`` (51 sizes for 1024 sequences)."""
     largest = min(2 * settings.max_num_seqs, 512, settings.max_num_batched_tokens)
     sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, 513, 16))
     return [s for s in sizes if s <= largest]
 
 
-def cudagraph_bytes(
-    model: ModelArchitecture, tensor_parallel_size: int, layers: range, last_stage: bool, settings: ServingSettings
-) -> int:
+def cudagraph_bytes(model: ModelArchitecture, layers: range, settings: ServingSettings, v1_runner: bool) -> int:
+    """The V1 runner's estimate (PIECEWISE graphs for every size, FULL decode graphs only up to
+    ``max_num_seqs``), or what the V2 runner's capture takes."""
     if settings.enforce_eager:
         return 0
-    if uses_v1_model_runner(model):
-        graphs = len(cudagraph_capture_sizes(settings))
-        return int(CUDAGRAPH_FIRST_CAPTURE + CUDAGRAPH_PER_GRAPH * max(0, graphs - 1))
+    if v1_runner:
+        sizes = cudagraph_capture_sizes(settings)
+        full = [s for s in sizes if s <= settings.max_num_seqs]
+        return int(
+            CUDAGRAPH_FIRST_CAPTURE
+            + CUDAGRAPH_PIECEWISE_PER_GRAPH * max(0, len(sizes) - 1)
+            + CUDAGRAPH_FULL_PER_GRAPH * max(0, len(full) - 1)
+        )
     return int(max(CUDAGRAPH_V2_MINIMUM, CUDAGRAPH_V2_PER_LAYER * len(layers)))

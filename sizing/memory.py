@@ -1,13 +1,14 @@
 """vLLM's start-up memory accounting for one GPU, step by step.
 
 Follows the v1 engine as released in vLLM 0.26.0 (``gpu_worker.determine_available_memory``),
-the release the calibration set was measured on::
+the release the calibration set was measured on, or a projection of a later release
+(``sizing.accounting``)::
 
     budget    = gpu_memory_utilization x total memory (as torch reports it)
     kv_cache  = budget - weights - torch activation peak of the profile run
                 - non-torch memory growth during that run
-                - CUDA-graph estimate (V1 model runner only; the V2 runner captures graphs
-                  outside the budget)
+                - CUDA-graph estimate (V1 model runner; in 0.26 the V2 runner captures
+                  graphs outside the budget)
     tokens    = whole 16-token blocks of kv_cache / bytes per token of the stage's layers
 
 The CUDA context and communication buffers, and the V2 runner's CUDA graphs, sit outside the
@@ -23,6 +24,7 @@ from sizing.activation import (
     torch_activation_peak_bytes,
     uses_v1_model_runner,
 )
+from sizing.accounting import VLLM_0_26, Accounting
 from sizing.architecture import DTYPE_BYTES, ModelArchitecture
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import Gpu
@@ -37,7 +39,6 @@ from sizing.settings import ServingSettings
 from sizing.weights import weights_bytes_per_gpu
 
 GIB = 1024**3
-ACCOUNTING = "vLLM 0.26.0 v1 engine (calibrated on H100 80GB HBM3)"
 
 
 def activation_bytes(model: ModelArchitecture, settings: ServingSettings) -> int:
@@ -54,6 +55,7 @@ def estimate_memory(
     pipeline_parallel_size: int,
     settings: ServingSettings,
     gpus_per_node: int = 8,
+    accounting: Accounting = VLLM_0_26,
 ) -> MemoryEstimate:
     settings = settings.resolved(gpu)
     tp, pp = tensor_parallel_size, pipeline_parallel_size
@@ -61,22 +63,23 @@ def estimate_memory(
         model, settings.max_model_len
     )
     if reason:
-        return _invalid(model, gpu, tp, pp, settings, reason)
+        return _invalid(model, gpu, tp, pp, settings, reason, accounting)
 
     act_bytes = activation_bytes(model, settings)
     total = gpu.torch_total_memory_gib * GIB
     budget = settings.gpu_memory_utilization * total
-    v1_runner = uses_v1_model_runner(model)
+    v1_runner = uses_v1_model_runner(model, accounting)
+    graphs_in_budget = v1_runner or accounting.v2_cudagraph_in_budget
     stages = pipeline_stage_layers(model.num_layers, pp)
 
     worst = None
     for index, layers in enumerate(stages):
         first, last = index == 0, index == len(stages) - 1
         weights = weights_bytes_per_gpu(model, tp, layers, first, last, settings.quantization, act_bytes)
-        peak = torch_activation_peak_bytes(model, tp, layers, last, settings, act_bytes)
+        peak = torch_activation_peak_bytes(model, tp, layers, last, settings, act_bytes, v1_runner)
         non_torch = non_torch_increase_bytes(model, tp)
-        graphs = cudagraph_bytes(model, tp, layers, last, settings)
-        kv_bytes = budget - weights - peak - non_torch - (graphs if v1_runner else 0)
+        graphs = cudagraph_bytes(model, layers, settings, v1_runner)
+        kv_bytes = budget - weights - peak - non_torch - (graphs if graphs_in_budget else 0)
         per_layer = kv_cache_bytes_per_token_per_layer(model, tp, settings.kv_cache_dtype_bytes)
         per_token = per_layer * len(layers)
         needed = sum(
@@ -99,7 +102,7 @@ def estimate_memory(
     assert worst is not None
 
     context = cuda_context_bytes(model, tp)
-    outside = context + (0 if v1_runner else worst["graphs"])
+    outside = context + (0 if graphs_in_budget else worst["graphs"])
     starts, why = _verdict(gpu, settings, total, budget, context, outside, worst)
     max_concurrency = _max_concurrency(worst["tokens"], worst["per_token"], worst["needed"])
     return MemoryEstimate(
@@ -116,14 +119,14 @@ def estimate_memory(
         activation_gib_per_gpu=worst["peak"] / GIB,
         non_torch_gib_per_gpu=worst["non_torch"] / GIB,
         cudagraph_gib_per_gpu=worst["graphs"] / GIB,
-        cudagraph_in_budget=v1_runner,
+        cudagraph_in_budget=graphs_in_budget,
         kv_cache_gib_per_gpu=max(0.0, worst["kv_bytes"]) / GIB,
         kv_cache_bytes_per_token_per_gpu=worst["per_token"],
         kv_cache_tokens=worst["tokens"],
         kv_cache_gib_needed_per_request=worst["needed"] / GIB,
         max_concurrency=max_concurrency,
         outside_budget_gib_per_gpu=outside / GIB,
-        accounting=ACCOUNTING,
+        accounting=accounting.label,
     )
 
 
@@ -182,7 +185,7 @@ def _estimated_max_model_len(stage, settings: ServingSettings) -> int:
     return max(0, tokens // 16 * 16)
 
 
-def _invalid(model, gpu, tp, pp, settings, reason) -> MemoryEstimate:
+def _invalid(model, gpu, tp, pp, settings, reason, accounting: Accounting) -> MemoryEstimate:
     return MemoryEstimate(
         model=model.name, gpu=gpu.name, tensor_parallel_size=tp, pipeline_parallel_size=pp,
         settings=settings, valid=False, starts=False, reason=reason,
@@ -190,5 +193,5 @@ def _invalid(model, gpu, tp, pp, settings, reason) -> MemoryEstimate:
         weights_gib_per_gpu=0.0, activation_gib_per_gpu=0.0, non_torch_gib_per_gpu=0.0,
         cudagraph_gib_per_gpu=0.0, cudagraph_in_budget=False, kv_cache_gib_per_gpu=0.0, kv_cache_bytes_per_token_per_gpu=0,
         kv_cache_tokens=0, kv_cache_gib_needed_per_request=0.0, max_concurrency=0.0,
-        outside_budget_gib_per_gpu=0.0, accounting=ACCOUNTING,
+        outside_budget_gib_per_gpu=0.0, accounting=accounting.label,
     )

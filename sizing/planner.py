@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
+from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting
 from sizing.architecture import ModelArchitecture
 from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
@@ -62,9 +63,12 @@ def check_layout(
     gpu: str,
     tensor_parallel_size: int,
     pipeline_parallel_size: int = 1,
+    accounting: Accounting = VLLM_0_26,
 ) -> MemoryEstimate:
     it = cheapest_instance_for(resolve_gpu(gpu).name)
-    return estimate_memory(model, it.gpu, tensor_parallel_size, pipeline_parallel_size, settings, it.gpus_per_node)
+    return estimate_memory(
+        model, it.gpu, tensor_parallel_size, pipeline_parallel_size, settings, it.gpus_per_node, accounting
+    )
 
 
 def plan_model(
@@ -98,8 +102,8 @@ def plan_model(
             continue
         note = (
             f"{smallest.gpu} TP={smallest.tensor_parallel_size} PP={smallest.pipeline_parallel_size} "
-            f"({smallest.gpus} GPUs) fits only marginally ({_headroom(smallest.estimate, min_concurrency)}); "
-            "took the next size up"
+            f"({smallest.gpus} GPUs) fits only marginally ({_headroom(smallest.estimate, min_concurrency)}"
+            + "".join(f"; {n}" for n in smallest.notes) + "); took the next size up"
         )
         return replace(plan, notes=plan.notes + (note,))
     if smallest is not None:
@@ -149,7 +153,12 @@ def is_marginal(estimate: MemoryEstimate, min_concurrency: float = 1.0) -> bool:
 
 
 def _plan(model, it: InstanceType, tp: int, pp: int, estimate: MemoryEstimate, min_concurrency: float) -> Plan:
+    """A plan is marginal when its KV headroom is thin, or when the projection of the deployed
+    vLLM release's accounting says it would not start."""
     gpus = tp * pp
+    projected = estimate_memory(model, it.gpu, tp, pp, estimate.settings, it.gpus_per_node, VLLM_0_32)
+    drift = _failure(projected, min_concurrency)
+    notes = (f"under {VLLM_0_32.label}: {drift}",) if drift else ()
     return Plan(
         model=model.name,
         gpu=it.gpu.name,
@@ -162,8 +171,9 @@ def _plan(model, it: InstanceType, tp: int, pp: int, estimate: MemoryEstimate, m
         pods=pp,
         weights_gib_total=model_weights_gib(model, estimate),
         min_concurrency=min_concurrency,
-        marginal=is_marginal(estimate, min_concurrency),
+        marginal=bool(drift) or is_marginal(estimate, min_concurrency),
         estimate=estimate,
+        notes=notes,
     )
 
 

@@ -11,6 +11,9 @@ from sizing.architecture import ModelArchitecture
 from sizing.settings import ServingSettings
 from sizing.weights import GROUP_SIZE
 
+MARLIN_MIN_THREAD_N = 64
+FLOAT16_UNSTABLE_MODEL_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text", "glm4"})
+
 
 def parallel_layout_error(
     model: ModelArchitecture,
@@ -45,16 +48,14 @@ def parallel_layout_error(
     if inter % tp or (model.moe is None and model.intermediate_size % tp):
         return f"The MLP intermediate size ({inter}) is not divisible by tensor parallel size ({tp})."
     if settings.quantization in ("awq", "gptq"):
-        row_inputs = {"down_proj": inter // tp}
-        if model.mla is None:
-            row_inputs["o_proj"] = model.num_attention_heads * model.head_dim // tp
-        for layer, size in row_inputs.items():
-            if size % GROUP_SIZE:
-                return (
-                    f"The input size is not aligned with the quantized weight shape. This can be "
-                    f"caused by too large tensor parallel size. ({settings.quantization.upper()} "
-                    f"{layer} input per rank is {size}, not a multiple of group size {GROUP_SIZE}.)"
-                )
+        reason = _marlin_shape_error(model, tp, inter)
+        if reason:
+            return reason
+    if settings.dtype == "float16" and model.model_type in FLOAT16_UNSTABLE_MODEL_TYPES:
+        return (
+            f"The model type '{model.model_type}' does not support float16. Reason: Numerical "
+            "instability. Please use bfloat16 or float32 instead."
+        )
     if pp > 1:
         if not model.supports_pipeline_parallel:
             return (
@@ -71,7 +72,33 @@ def max_model_len_error(model: ModelArchitecture, max_model_len: int) -> str | N
     if max_model_len > derived:
         return (
             f"User-specified max_model_len ({max_model_len}) is greater than the derived "
-            f"max_model_len (max_position_embeddings={derived} in model's config.json). "
-            f"Use a max_model_len of at most {derived}."
+            f"max_model_len (max_position_embeddings={derived} or model_max_length=None in model's "
+            f"config.json). Use a max_model_len of at most {derived}."
         )
+    return None
+
+
+def _marlin_shape_error(model: ModelArchitecture, tp: int, inter: int) -> str | None:
+    """AWQ/GPTQ run on Marlin kernels on Ampere and Hopper (the stack passes ``awq_marlin`` /
+    ``gptq_marlin``): every column-parallel output per rank must be a multiple of 64 and every
+    row-parallel input per rank a multiple of 128, which is also the quantization group size."""
+    outputs = {"gate_up_proj": 2 * inter // tp}
+    inputs = {"down_proj": inter // tp}
+    if model.mla is None:
+        outputs["qkv_proj"] = (model.num_attention_heads // tp + 2 * max(1, model.num_kv_heads // tp)) * model.head_dim
+        inputs["o_proj"] = model.num_attention_heads * model.head_dim // tp
+    for layer, size in outputs.items():
+        if size % MARLIN_MIN_THREAD_N:
+            return (
+                f"Weight output_size_per_partition = {size} is not divisible by  min_thread_n = "
+                f"{MARLIN_MIN_THREAD_N}. Consider reducing tensor_parallel_size or running with "
+                f"--quantization gptq. ({layer})"
+            )
+    for layer, size in inputs.items():
+        if size % GROUP_SIZE:
+            return (
+                f"Weight input_size_per_partition = {size} is not divisible by min_thread_k = "
+                f"{GROUP_SIZE}. Consider reducing tensor_parallel_size or running with "
+                f"--quantization gptq. ({layer})"
+            )
     return None

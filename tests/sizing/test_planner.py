@@ -112,7 +112,13 @@ def test_awq_group_size_rule():
     assert check_layout(load_model("llama-3.1-8b"), settings, gpu="H100-80GB", tensor_parallel_size=8).valid
     assert check_layout(load_model("qwen2.5-72b"), settings, gpu="H100-80GB", tensor_parallel_size=1).valid
     estimate = check_layout(load_model("qwen2.5-72b"), settings, gpu="H100-80GB", tensor_parallel_size=8)
-    assert not estimate.valid and "input size is not aligned" in estimate.reason
+    assert not estimate.valid and "input_size_per_partition = 3696 is not divisible by min_thread_k = 128" in estimate.reason
+
+
+def test_gemma2_refuses_float16():
+    estimate = check_layout(load_model("gemma-2-27b"), ServingSettings(max_model_len=4096, dtype="float16"),
+                            gpu="H100-80GB", tensor_parallel_size=1)
+    assert not estimate.valid and "does not support float16" in estimate.reason
 
 
 def test_fp8_kv_cache_halves_bytes_per_token():
