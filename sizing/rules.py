@@ -82,20 +82,20 @@ def _marlin_shape_error(model: ModelArchitecture, tp: int, inter: int) -> str | 
     """AWQ/GPTQ run on Marlin kernels on Ampere and Hopper (the stack passes ``awq_marlin`` /
     ``gptq_marlin``): every column-parallel output per rank must be a multiple of 64 and every
     row-parallel input per rank a multiple of 128, which is also the quantization group size."""
-    outputs = {"gate_up_proj": 2 * inter // tp}
-    inputs = {"down_proj": inter // tp}
+    shapes: list[tuple[str, str, int]] = []  # in the order vLLM builds the layers
     if model.mla is None:
-        outputs["qkv_proj"] = (model.num_attention_heads // tp + 2 * max(1, model.num_kv_heads // tp)) * model.head_dim
-        inputs["o_proj"] = model.num_attention_heads * model.head_dim // tp
-    for layer, size in outputs.items():
-        if size % MARLIN_MIN_THREAD_N:
+        kv_heads = max(1, model.num_kv_heads // tp)
+        shapes.append(("qkv_proj", "output", (model.num_attention_heads // tp + 2 * kv_heads) * model.head_dim))
+        shapes.append(("o_proj", "input", model.num_attention_heads * model.head_dim // tp))
+    shapes += [("gate_up_proj", "output", 2 * inter // tp), ("down_proj", "input", inter // tp)]
+    for layer, side, size in shapes:
+        if side == "output" and size % MARLIN_MIN_THREAD_N:
             return (
                 f"Weight output_size_per_partition = {size} is not divisible by  min_thread_n = "
                 f"{MARLIN_MIN_THREAD_N}. Consider reducing tensor_parallel_size or running with "
                 f"--quantization gptq. ({layer})"
             )
-    for layer, size in inputs.items():
-        if size % GROUP_SIZE:
+        if side == "input" and size % GROUP_SIZE:
             return (
                 f"Weight input_size_per_partition = {size} is not divisible by min_thread_k = "
                 f"{GROUP_SIZE}. Consider reducing tensor_parallel_size or running with "

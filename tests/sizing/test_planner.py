@@ -106,13 +106,13 @@ def test_max_model_len_above_model_limit_is_rejected_with_the_limit():
 
 
 def test_awq_group_size_rule():
-    # Llama-3.1-8B: down_proj input 14336/8 = 1792 = 14 x 128 is aligned; Qwen2.5-72B's 29568/8 = 3696 is not
-    # (the well-known reason Qwen2.5-72B-AWQ does not run at TP=8).
+    # Llama-3.1-8B: down_proj input 14336/8 = 1792 = 14 x 128 is aligned; Qwen2.5-72B's gate_up output
+    # 2 x 29568/8 = 7392 is not a multiple of 64 (why Qwen2.5-72B-AWQ ships a padded intermediate size).
     settings = ServingSettings(max_model_len=4096, quantization="awq")
     assert check_layout(load_model("llama-3.1-8b"), settings, gpu="H100-80GB", tensor_parallel_size=8).valid
     assert check_layout(load_model("qwen2.5-72b"), settings, gpu="H100-80GB", tensor_parallel_size=1).valid
     estimate = check_layout(load_model("qwen2.5-72b"), settings, gpu="H100-80GB", tensor_parallel_size=8)
-    assert not estimate.valid and "input_size_per_partition = 3696 is not divisible by min_thread_k = 128" in estimate.reason
+    assert not estimate.valid and "output_size_per_partition = 7392 is not divisible by  min_thread_n = 64" in estimate.reason
 
 
 def test_gemma2_refuses_float16():
