@@ -25,6 +25,7 @@ from components.labels import (
 )
 from sizing.instances import InstanceType
 from stack.config import HuggingFaceSource, VolumeSource
+from stack.outputs import PORT  # part of the outputs contract (the URLs' port)
 from stack.placement import ModelPlacement
 
 # The server image. The sizing's memory accounting is calibrated on vLLM 0.26.0 (see
@@ -33,7 +34,6 @@ from stack.placement import ModelPlacement
 VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
 VLLM_CALIBRATED_VERSION = "0.26.0"
 
-PORT = 8000
 MODELS_MOUNT = "/models"
 CACHE_MOUNT = "/cache"
 

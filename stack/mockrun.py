@@ -92,6 +92,7 @@ class Registration:
     provider: str
     dependencies: list[str]
     inputs: dict[str, Any]
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -107,6 +108,7 @@ class Run:
     secret_outputs: set[str] = field(default_factory=set)
     unknown_outputs: set[str] = field(default_factory=set)
     logs: list[tuple[str, str]] = field(default_factory=list)
+    error: Optional[BaseException] = None
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -152,7 +154,9 @@ class StackMocks(pulumi.runtime.Mocks):
             if name not in self.stack_references:
                 raise Exception(f"no mocked outputs for stack reference {name!r}")
             outputs = self.stack_references[name]
-            return f"{name}", {"name": name, "outputs": outputs, "secretOutputNames": []}
+            # The stacks referenced here export their kubeconfig as a secret (this one does too).
+            secret_names = sorted(set(outputs) & {"kubeconfig"})
+            return f"{name}", {"name": name, "outputs": outputs, "secretOutputNames": secret_names}
         resource_id = f"{args.name}-id"
         if self.preview:
             return resource_id, state  # computed outputs stay unknown, as in a real preview
@@ -209,6 +213,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider,
                     dependencies=sorted(set(request.dependencies)),
                     inputs=inputs,
+                    custom_timeouts={
+                        key: getattr(request.customTimeouts, key)
+                        for key in ("create", "update", "delete")
+                        if getattr(request.customTimeouts, key)
+                    },
                 )
             )
         return super().RegisterResource(request)
@@ -261,11 +270,11 @@ def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     return dict(data.get("config") or {})
 
 
-def _config_strings(config: dict[str, Any]) -> dict[str, str]:
+def _config_strings(config: dict[str, Any], project: str = PROJECT) -> dict[str, str]:
     """Config values as the CLI passes them: strings, objects as JSON."""
     out = {}
     for key, value in config.items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
+        full = key if ":" in key else f"{project}:{key}"
         out[full] = value if isinstance(value, str) else json.dumps(value)
     return out
 
@@ -278,8 +287,11 @@ def run_program(
     secrets: Optional[dict[str, str]] = None,
     stack_references: Optional[dict[str, dict[str, Any]]] = None,
     program: Path = ROOT / "__main__.py",
+    capture_errors: bool = False,
+    project: str = PROJECT,
 ) -> Run:
-    """Run the program once; raise what it raises (``pulumi.RunError`` for bad config).
+    """Run the program once; raise what it raises (``pulumi.RunError`` for bad config), or with
+    ``capture_errors`` return the run with ``error`` set and what was registered before it.
 
     ``config`` maps keys (``gpu-inference:models`` or just ``models``) to values; ``secrets``
     maps keys to secret string values (``hfToken``, ``kubeconfig``).
@@ -289,11 +301,11 @@ def run_program(
     run = Run(stack=stack, preview=preview)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    settings.reset_options(project=PROJECT, stack=stack, preview=preview)
-    all_config = _config_strings(config)
+    settings.reset_options(project=project, stack=stack, preview=preview)
+    all_config = _config_strings(config, project)
     secret_keys = []
     for key, value in (secrets or {}).items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
+        full = key if ":" in key else f"{project}:{key}"
         all_config[full] = value
         secret_keys.append(full)
     pulumi.runtime.set_all_config(all_config, secret_keys)
@@ -309,7 +321,7 @@ def run_program(
             run.logs.append((record.levelname.lower(), record.getMessage()))
 
     logger.addHandler(Capture())
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, logger=logger, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
     root_resource = settings.get_root_resource()
 
     saved_path = list(sys.path)
@@ -321,7 +333,13 @@ def run_program(
         def body() -> None:
             runpy.run_path(str(program), run_name="__main__")
 
-        _sync_await(pulumi.runtime.stack.run_pulumi_func(body))
+        try:
+            _sync_await(pulumi.runtime.stack.run_pulumi_func(body))
+        except Exception as error:  # noqa: BLE001 - handed back to the caller
+            run.error = error
+            if not capture_errors:
+                raise
+            return run
         for name, value in root_resource.outputs.items():
             output = pulumi.Output.from_input(value)
             known = _sync_await(output.is_known())
@@ -335,7 +353,7 @@ def run_program(
     finally:
         sys.path[:] = saved_path
         os.chdir(saved_cwd)
-        settings.reset_options(project=PROJECT, stack=stack, preview=preview)
+        settings.reset_options(project=project, stack=stack, preview=preview)
         loop.close()
         asyncio.set_event_loop(None)
     return run

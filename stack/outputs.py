@@ -16,16 +16,17 @@ Exported keys (all plain values except ``kubeconfig``):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from components.vllm_model import PORT
-from stack.placement import ModelPlacement, NodeGroupPlacement, Placement
+if TYPE_CHECKING:  # consumers import this module without the sizing or the components
+    from stack.placement import ModelPlacement, NodeGroupPlacement, Placement
 
 CONTRACT_VERSION = 1
+PORT = 8000  # the servers' port (components.vllm_model uses this constant)
 
 
 class _Out(BaseModel):
@@ -69,7 +70,7 @@ def service_url(service: str, namespace: str) -> str:
     return f"http://{service}.{namespace}.svc.cluster.local:{PORT}/v1"
 
 
-def model_endpoint(model: ModelPlacement, namespace: str) -> ModelEndpoint:
+def model_endpoint(model: "ModelPlacement", namespace: str) -> ModelEndpoint:
     plan = model.plan
     return ModelEndpoint(
         url=service_url(model.name, namespace),
@@ -88,7 +89,7 @@ def model_endpoint(model: ModelPlacement, namespace: str) -> ModelEndpoint:
     )
 
 
-def node_group_info(group: NodeGroupPlacement) -> NodeGroupInfo:
+def node_group_info(group: "NodeGroupPlacement") -> NodeGroupInfo:
     return NodeGroupInfo(
         instance_type=group.instance.name,
         gpu=group.instance.gpu_name,
@@ -98,7 +99,7 @@ def node_group_info(group: NodeGroupPlacement) -> NodeGroupInfo:
     )
 
 
-def plain_outputs(placement: Placement) -> dict[str, Any]:
+def plain_outputs(placement: "Placement") -> dict[str, Any]:
     """Every output except ``clusterName`` and ``kubeconfig``, as plain JSON-able values."""
     namespace = placement.config.cluster.namespace
     return {
@@ -110,7 +111,7 @@ def plain_outputs(placement: Placement) -> dict[str, Any]:
     }
 
 
-def export_outputs(placement: Placement, cluster_name: pulumi.Input[str], kubeconfig: pulumi.Input[str]) -> None:
+def export_outputs(placement: "Placement", cluster_name: pulumi.Input[str], kubeconfig: pulumi.Input[str]) -> None:
     for key, value in plain_outputs(placement).items():
         pulumi.export(key, value)
     pulumi.export("clusterName", cluster_name)

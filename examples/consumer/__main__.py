@@ -1,0 +1,52 @@
+"""An application team's stack that uses a model served by the gpu-inference stack.
+
+It reads the gpu-inference stack's outputs through a StackReference, typed by
+``stack.outputs.read_stack_outputs``, and publishes the endpoint of one model to its own
+namespace as a ConfigMap (``OPENAI_BASE_URL``, ``OPENAI_MODEL``), using the inference stack's
+kubeconfig (a secret) for its Kubernetes provider. Its namespace must be one of the
+``clientNamespaces`` of the inference stack, or the servers' NetworkPolicy drops its traffic.
+
+The helper lives in this repository (``stack/outputs.py``: pulumi and pydantic only); a team
+elsewhere copies that file or installs it as a package.
+"""
+
+import sys
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for stack.outputs
+
+from stack.outputs import StackOutputs, read_stack_outputs  # noqa: E402
+
+config = pulumi.Config()
+model_name = config.require("model")
+namespace = config.get("namespace") or "apps"
+
+inference, outputs = read_stack_outputs(config.require("inferenceStack"))
+
+
+def endpoint(out: StackOutputs):
+    if model_name not in out.models:
+        raise pulumi.RunError(
+            f"gpu-inference-consumer:model: {model_name!r} is not served; served models are {', '.join(sorted(out.models))}"
+        )
+    return out.models[model_name]
+
+
+model = outputs.apply(endpoint)
+provider = k8s.Provider("inference-cluster", kubeconfig=inference.require_output("kubeconfig"))
+k8s.core.v1.ConfigMap(
+    "llm-endpoint",
+    metadata={"name": "llm-endpoint", "namespace": namespace},
+    data={
+        "OPENAI_BASE_URL": model.apply(lambda m: m.url),
+        "OPENAI_MODEL": model.apply(lambda m: m.served_model_name),
+    },
+    opts=pulumi.ResourceOptions(provider=provider),
+)
+
+pulumi.export("url", model.apply(lambda m: m.url))
+pulumi.export("servedModelName", model.apply(lambda m: m.served_model_name))
+pulumi.export("tensorParallelSize", model.apply(lambda m: m.tensor_parallel_size))
