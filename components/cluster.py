@@ -134,7 +134,18 @@ class Cluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *attachments]),
         )
-        self.ready = [cluster, system_nodes]
+        # pulumi-eks only creates the CoreDNS add-on when it creates a default node group (it
+        # would stay DEGRADED with no node to run on); here it follows the system nodes.
+        coredns = aws.eks.Addon(
+            f"{name}-coredns",
+            cluster_name=create.name,
+            addon_name="coredns",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, system_nodes]),
+        )
+        self.ready = [cluster, system_nodes, coredns]
 
     def _adopt(self, name: str, args: ClusterArgs) -> None:
         existing = args.config.existing

@@ -50,6 +50,8 @@ def test_dev_creates_an_api_mode_cluster_with_a_system_node_group():
     assert len(system) == 1
     assert "taints" not in system[0].inputs  # non-GPU pods land there
     assert cluster.urn in system[0].dependencies
+    (coredns,) = run.of_type("aws:eks/addon:Addon")
+    assert coredns.inputs["addonName"] == "coredns" and system[0].urn in coredns.dependencies
 
 
 def test_preview_leaves_computed_values_unknown_and_outputs_known():
