@@ -113,6 +113,8 @@ def model_reference(model: ModelPlacement) -> str:
     source = model.config.source
     if isinstance(source, VolumeSource):
         return f"{MODELS_MOUNT}/{source.path}"
+    if source.repo is not None:
+        return source.repo
     if model.hf_repo_id is None:
         raise ValueError(f"{model.name}: no Hugging Face repo id to download")
     return model.hf_repo_id

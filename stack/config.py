@@ -250,7 +250,17 @@ class HuggingFaceSource(_Model):
     """Download the weights from the Hugging Face Hub at start (token from ``gpu-inference:hfToken``)."""
 
     type: Literal["huggingFace"]
+    repo: Optional[str] = Field(
+        None, description="Repo to download when it differs from the catalog's (e.g. the -Instruct variant)"
+    )
     revision: Optional[str] = None
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", value):
+            raise ValueError(f"{value!r} is not a Hugging Face repo id (owner/name)")
+        return value
 
 
 class VolumeSource(_Model):

@@ -5,6 +5,7 @@ import pytest
 from components import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
 from components.vllm_model import (
     await_timeout_seconds,
+    model_reference,
     load_seconds,
     network_policy_spec,
     pod_resources,
@@ -88,3 +89,11 @@ def test_network_policy_admits_only_named_namespaces_on_the_server_port():
 def test_image_is_a_pinned_release_and_the_calibration_is_recorded():
     assert VLLM_IMAGE == "vllm/vllm-openai:v0.32.0"
     assert VLLM_CALIBRATED_VERSION == "0.26.0"
+
+
+def test_download_repo_defaults_to_the_catalog_and_can_be_overridden():
+    assert model_reference(placement()) == "meta-llama/Llama-3.1-70B"
+    instruct = placement(source={"type": "huggingFace", "repo": "meta-llama/Llama-3.1-70B-Instruct"})
+    assert model_reference(instruct) == "meta-llama/Llama-3.1-70B-Instruct"
+    volume = placement(source={"type": "volume", "claimName": "weights", "path": "llama/70b"})
+    assert model_reference(volume) == "/models/llama/70b"

@@ -118,7 +118,7 @@ def test_prod_adopts_the_platform_cluster_and_serves_70b_from_a_volume(preview):
 def test_downloaded_models_get_the_token_from_a_kubernetes_secret():
     run = run_stack("dev", False)
     c = container(deployments(run)["llama-3-1-8b"])
-    assert c["command"] == ["vllm", "serve", "meta-llama/Llama-3.1-8B"]
+    assert c["command"] == ["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct"]
     (token,) = [e for e in c["env"] if e["name"] == "HF_TOKEN"]
     ref = token["valueFrom"]["secretKeyRef"]
     secret = next(r for r in run.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == ref["name"])
