@@ -34,6 +34,14 @@ CASES = {
         lambda c: model(c).update(maxModelLength=4096),
         ["models[0].maxModelLength: unknown key; valid keys here are name, model,", "maxModelLen"],
     ),
+    "unknown volume source key": (
+        lambda c: model(c).update(source={"type": "volume", "claimName": "w", "path": "m", "readonly": True}),
+        ["models[0].source.readonly: unknown key; valid keys here are type, claimName, path"],
+    ),
+    "unknown source type": (
+        lambda c: model(c).update(source={"type": "s3"}),
+        ["models[0].source:", "'huggingFace', 'volume'"],
+    ),
     "unknown node group key": (
         lambda c: group(c).update(maxNode=3),
         ["nodeGroups[0].maxNode: unknown key", "maxNodes"],
