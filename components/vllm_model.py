@@ -120,6 +120,11 @@ def model_reference(model: ModelPlacement) -> str:
     return model.hf_repo_id
 
 
+# An explicit ``--quantization awq`` forces vLLM's old fp16-only AWQ kernel; the Marlin kernels
+# are what the sizing's shape rules (sizing.rules) describe and what runs fast on A100/H100.
+VLLM_QUANTIZATION = {"fp8": "fp8", "awq": "awq_marlin", "gptq": "gptq_marlin"}
+
+
 def server_args(model: ModelPlacement) -> list[str]:
     """``vllm serve`` flags: every setting the memory plan depends on, explicitly."""
     plan = model.plan
@@ -137,7 +142,7 @@ def server_args(model: ModelPlacement) -> list[str]:
         "--dtype", settings.dtype,
     ]
     if settings.quantization != "none":
-        args += ["--quantization", settings.quantization]
+        args += ["--quantization", VLLM_QUANTIZATION[settings.quantization]]
     args += [
         "--kv-cache-dtype", settings.kv_cache_dtype,
         "--served-model-name", model.served_model_name,

@@ -230,7 +230,8 @@ def check_servers(run: Run) -> list[str]:
             if arg_value(args, flag) != value:
                 problems.append(f"{name}: {flag} is {arg_value(args, flag)!r}, plan says {value!r}")
         quantization = plan["settings"]["quantization"]
-        if (arg_value(args, "--quantization") or "none") != quantization:
+        rendered = {"awq_marlin": "awq", "gptq_marlin": "gptq"}.get(arg_value(args, "--quantization") or "none")
+        if (rendered or arg_value(args, "--quantization") or "none") != quantization:
             problems.append(f"{name}: --quantization {arg_value(args, '--quantization')!r} != {quantization!r}")
         if quantization == "none" and "--quantization" in args:
             problems.append(f"{name}: --quantization given for an unquantized model")

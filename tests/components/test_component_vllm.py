@@ -77,6 +77,12 @@ def test_args_set_every_flag_the_sizing_depends_on():
     assert "--quantization" not in server_args(placement())
 
 
+def test_awq_and_gptq_run_on_marlin_kernels():
+    """`--quantization awq` would force vLLM's old fp16-only kernel, which refuses bf16."""
+    assert arg_value(server_args(placement(quantization="awq")), "--quantization") == "awq_marlin"
+    assert arg_value(server_args(placement(quantization="gptq")), "--quantization") == "gptq_marlin"
+
+
 def test_network_policy_admits_only_named_namespaces_on_the_server_port():
     spec = network_policy_spec("m", ["gateway", "apps"])
     (rule,) = spec["ingress"]
