@@ -63,12 +63,17 @@ def torch_activation_peak_bytes(
     model: ModelArchitecture,
     tensor_parallel_size: int,
     layers: range,
+    first_stage: bool,
     last_stage: bool,
     settings: ServingSettings,
     act_bytes: int,
     v1_runner: bool,
 ) -> int:
+    """Later pipeline stages also allocate the buffers that receive hidden states and
+    residual from the previous stage (``make_empty_intermediate_tensors``), during the run."""
     forward = _forward_peak_bytes(model, tensor_parallel_size, layers, settings, act_bytes)
+    if not first_stage:
+        forward += 2 * settings.max_num_batched_tokens * model.hidden_size * act_bytes
     if not last_stage:
         return forward
     sampler = _sampler_stage_bytes(model, tensor_parallel_size, layers, settings, act_bytes, v1_runner)

@@ -17,6 +17,21 @@ from sizing.parallel import kv_heads_per_rank
 
 VOCAB_PADDING = 64
 GROUP_SIZE = 128
+MIB = 1024**2
+
+
+def allocated_bytes(nbytes: float) -> int:
+    """What PyTorch's CUDA caching allocator counts for one tensor of ``nbytes``.
+
+    Requests of 10 MiB and more get a segment rounded up to 2 MiB; when that leaves at most
+    1 MiB the block is not split and the padding counts as allocated (Llama-2-13B's 135 MiB
+    down_proj takes 136 MiB: +40 MiB over 40 layers, as vLLM reports).
+    """
+    size = -(-int(nbytes) // 512) * 512
+    if size < 10 * MIB:
+        return size
+    segment = -(-size // (2 * MIB)) * (2 * MIB)
+    return segment if segment - size <= MIB else size
 
 
 @dataclass(frozen=True)
@@ -27,7 +42,8 @@ class LinearBytes:
     per_group_element: float = 0.0  # scales/zeros, per (input group x output) element
 
     def of(self, in_features: int, out_features: int) -> float:
-        return in_features * out_features * (self.per_element + self.per_group_element / GROUP_SIZE)
+        weight = allocated_bytes(in_features * out_features * self.per_element)
+        return weight + in_features * out_features * self.per_group_element / GROUP_SIZE
 
 
 def linear_bytes(quantization: str, activation_bytes: int) -> LinearBytes:
@@ -57,14 +73,14 @@ def weights_bytes_per_gpu(
     linear = linear_bytes(quantization, activation_bytes)
     plain = activation_bytes
     total = 0.0
-    vocab_shard = padded_vocab(model.vocab_size) // tp
+    vocab_shard = allocated_bytes(padded_vocab(model.vocab_size) // tp * h * plain)
     if first_stage:
-        total += vocab_shard * h * plain
+        total += vocab_shard
     if last_stage and (not model.tie_word_embeddings or not first_stage):
-        total += vocab_shard * h * plain
+        total += vocab_shard
     if last_stage:
         total += h * plain
-    total += _rotary_cache_bytes(model, activation_bytes)
+    total += allocated_bytes(_rotary_cache_bytes(model, activation_bytes))
     for layer in layers:
         total += _attention_bytes(model, tp, linear, plain)
         total += _mlp_bytes(model, layer, tp, linear, plain)
@@ -105,7 +121,7 @@ def _mlp_bytes(model: ModelArchitecture, layer: int, tp: int, linear: LinearByte
         moe = model.moe
         assert moe is not None
         expert = moe.expert_intermediate_size // tp
-        total = moe.num_experts * (linear.of(h, 2 * expert) + linear.of(expert, h))
+        total = linear.of(h, moe.num_experts * 2 * expert) + linear.of(moe.num_experts * expert, h)
         if moe.shared_expert_intermediate_size:
             shared = moe.shared_expert_intermediate_size // tp
             total += linear.of(h, 2 * shared) + linear.of(shared, h)
