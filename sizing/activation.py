@@ -71,13 +71,11 @@ def torch_activation_peak_bytes(
 ) -> int:
     """Later pipeline stages also allocate the buffers that receive hidden states and
     residual from the previous stage (``make_empty_intermediate_tensors``), during the run."""
-    forward = _forward_peak_bytes(model, tensor_parallel_size, layers, settings, act_bytes)
-    if not first_stage:
-        forward += 2 * settings.max_num_batched_tokens * model.hidden_size * act_bytes
-    if not last_stage:
-        return forward
-    sampler = _sampler_stage_bytes(model, tensor_parallel_size, layers, settings, act_bytes, v1_runner)
-    return max(forward, sampler)
+    received = 0 if first_stage else 2 * settings.max_num_batched_tokens * model.hidden_size * act_bytes
+    peak = _forward_peak_bytes(model, tensor_parallel_size, layers, settings, act_bytes)
+    if last_stage:
+        peak = max(peak, _sampler_stage_bytes(model, tensor_parallel_size, layers, settings, act_bytes, v1_runner))
+    return peak + received
 
 
 def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) -> int:
