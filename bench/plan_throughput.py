@@ -64,6 +64,17 @@ def main() -> int:
     print(f"grid: {len(models)} models x {len(GPUS)} GPUs x {len(CONTEXT_LENGTHS)} contexts = {len(grid)} plans per pass")
     print(f"plans: {plans} in {elapsed:.3f} s on one core = {rate:,.0f} plans/s ({fits} fit, {plans - fits} fit nowhere)")
     print(f"1,000 plans take {1000 / rate:.3f} s (target < 1 s): {'OK' if rate >= 1000 else 'MISSED'}")
+    hard = [(m, g, s) for m, g, s in grid if g == "A100-40GB"]
+    start = time.perf_counter()
+    failures = 0
+    for model, gpu, settings in hard:
+        try:
+            plan_model(model, settings, gpus=[gpu], min_concurrency=512, pipeline_parallel_size=1)
+        except NoFitError:
+            failures += 1
+    hard_elapsed = time.perf_counter() - start
+    print(f"no-fit path (explanations and suggestions): {len(hard)} plans, {failures} fit nowhere, "
+          f"{len(hard) / hard_elapsed:,.0f} plans/s")
     ms = import_time_ms()
     print(f"import sizing: {ms:.1f} ms (target < 100 ms): {'OK' if ms < 100 else 'MISSED'}")
     return 0 if rate >= 1000 and ms < 100 else 1

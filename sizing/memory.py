@@ -82,28 +82,20 @@ def estimate_memory(
         kv_bytes = budget - weights - peak - non_torch - (graphs if graphs_in_budget else 0)
         per_layer = kv_cache_bytes_per_token_per_layer(model, tp, settings.kv_cache_dtype_bytes)
         per_token = per_layer * len(layers)
-        needed = sum(
-            tokens_needed_per_request(
-                model.sliding_window if model.sliding_layers[i] else None,
-                settings.max_model_len,
-                settings.max_num_batched_tokens,
-            )
-            for i in layers
-        ) * per_layer
-        tokens = kv_cache_tokens(int(kv_bytes), per_token)
         stage = dict(
-            weights=weights, peak=peak, non_torch=non_torch, graphs=graphs,
-            kv_bytes=kv_bytes, per_token=per_token,
-            tokens=tokens, needed=needed,
-            concurrency=(kv_bytes / needed) if needed else 0.0,
+            layers=layers, per_layer=per_layer, weights=weights, peak=peak, non_torch=non_torch,
+            graphs=graphs, kv_bytes=kv_bytes, per_token=per_token,
+            tokens=kv_cache_tokens(int(kv_bytes), per_token),
+            needed=kv_bytes_needed(model, layers, per_layer, settings.max_model_len, settings.max_num_batched_tokens),
         )
-        if worst is None or stage["tokens"] < worst["tokens"]:
+        context = cuda_context_bytes(model, tp)
+        stage["outside"] = context + (0 if graphs_in_budget else graphs)
+        stage["verdict"] = _verdict(model, gpu, settings, total, budget, context, stage)
+        if worst is None or _worse(stage, worst):
             worst = stage
     assert worst is not None
-
-    context = cuda_context_bytes(model, tp)
-    outside = context + (0 if graphs_in_budget else worst["graphs"])
-    starts, why = _verdict(gpu, settings, total, budget, context, outside, worst)
+    outside = worst["outside"]
+    starts, why = worst["verdict"]
     max_concurrency = _max_concurrency(worst["tokens"], worst["per_token"], worst["needed"])
     return MemoryEstimate(
         model=model.name,
@@ -130,6 +122,23 @@ def estimate_memory(
     )
 
 
+def _worse(stage: dict, other: dict) -> bool:
+    """vLLM stops at the first stage that fails; otherwise every stage gets the fewest blocks."""
+    if stage["verdict"][0] != other["verdict"][0]:
+        return not stage["verdict"][0]
+    return stage["tokens"] < other["tokens"]
+
+
+def kv_bytes_needed(model: ModelArchitecture, layers: range, per_layer: int, max_model_len: int, batched: int) -> int:
+    """KV bytes one request at ``max_model_len`` needs on one rank (``max_memory_usage_bytes``)."""
+    sliding = sum(model.sliding_layers[layers.start:layers.stop]) if model.sliding_window else 0
+    full = len(layers) - sliding
+    tokens = full * tokens_needed_per_request(None, max_model_len, batched)
+    if sliding:
+        tokens += sliding * tokens_needed_per_request(model.sliding_window, max_model_len, batched)
+    return tokens * per_layer
+
+
 def _max_concurrency(tokens: int, per_token: int, needed: int) -> float:
     """vLLM's ``get_max_concurrency_for_kv_cache_config``: KV cache over one request's need."""
     if needed <= 0:
@@ -137,7 +146,7 @@ def _max_concurrency(tokens: int, per_token: int, needed: int) -> float:
     return tokens * per_token / needed
 
 
-def _verdict(gpu, settings, total, budget, context, outside, stage) -> tuple[bool, str]:
+def _verdict(model, gpu, settings, total, budget, context, stage) -> tuple[bool, str]:
     """The first failure vLLM would hit, in its order: free memory at worker start, loading,
     the KV cache check, then capturing CUDA graphs outside the budget."""
     free_at_init = total - context
@@ -161,13 +170,14 @@ def _verdict(gpu, settings, total, budget, context, outside, stage) -> tuple[boo
             f"{stage['peak'] / GIB:.2f} GiB exceed the {budget / GIB:.2f} GiB budget per GPU)"
         )
     if stage["needed"] > kv:
-        estimated = _estimated_max_model_len(stage, settings)
+        estimated = _estimated_max_model_len(model, stage, settings)
         return False, (
             f"To serve at least one request with the models's max seq len "
             f"({settings.max_model_len}), ({stage['needed'] / GIB:.2f} GiB KV cache is needed, "
             f"which is larger than the available KV cache memory ({kv / GIB:.2f} GiB). Based on "
             f"the available memory, the estimated maximum model length is {estimated}."
         )
+    outside = stage["outside"]
     if budget + outside > total:
         return False, (
             f"CUDA out of memory while capturing CUDA graphs: the {budget / GIB:.2f} GiB budget plus "
@@ -177,12 +187,21 @@ def _verdict(gpu, settings, total, budget, context, outside, stage) -> tuple[boo
     return True, "starts"
 
 
-def _estimated_max_model_len(stage, settings: ServingSettings) -> int:
-    """Longest context whose single request fits, in whole blocks (what vLLM's error names)."""
-    if stage["per_token"] <= 0:
-        return 0
-    tokens = int(stage["kv_bytes"] // stage["per_token"])
-    return max(0, tokens // 16 * 16)
+def _estimated_max_model_len(model, stage, settings: ServingSettings) -> int:
+    """vLLM's ``estimate_max_model_len``: binary search for the longest context whose single
+    request fits the KV cache."""
+    def fits(length: int) -> bool:
+        needed = kv_bytes_needed(model, stage["layers"], stage["per_layer"], length, settings.max_num_batched_tokens)
+        return needed <= stage["kv_bytes"]
+
+    low, high = 0, settings.max_model_len
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def _invalid(model, gpu, tp, pp, settings, reason, accounting: Accounting) -> MemoryEstimate:

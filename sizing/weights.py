@@ -81,10 +81,13 @@ def weights_bytes_per_gpu(
     if last_stage:
         total += h * plain
     total += allocated_bytes(_rotary_cache_bytes(model, activation_bytes))
-    for layer in layers:
-        total += _attention_bytes(model, tp, linear, plain)
-        total += _mlp_bytes(model, layer, tp, linear, plain)
-        total += model.norms_per_layer * h * plain
+    moe_layers = sum(1 for layer in layers if model.is_moe_layer(layer))
+    per_layer = _attention_bytes(model, tp, linear, plain) + model.norms_per_layer * h * plain
+    total += len(layers) * per_layer
+    if moe_layers:
+        total += moe_layers * _mlp_bytes(model, True, tp, linear, plain)
+    if len(layers) - moe_layers:
+        total += (len(layers) - moe_layers) * _mlp_bytes(model, False, tp, linear, plain)
     return int(total)
 
 
@@ -115,9 +118,9 @@ def _attention_bytes(model: ModelArchitecture, tp: int, linear: LinearBytes, pla
     return total
 
 
-def _mlp_bytes(model: ModelArchitecture, layer: int, tp: int, linear: LinearBytes, plain: int) -> float:
+def _mlp_bytes(model: ModelArchitecture, moe_layer: bool, tp: int, linear: LinearBytes, plain: int) -> float:
     h = model.hidden_size
-    if model.is_moe_layer(layer):
+    if moe_layer:
         moe = model.moe
         assert moe is not None
         expert = moe.expert_intermediate_size // tp
