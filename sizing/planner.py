@@ -80,7 +80,9 @@ def plan_model(
     min_concurrency: float = 1.0,
     tensor_parallel_size: int | None = None,
     pipeline_parallel_size: int | None = None,
+    explain: bool = True,
 ) -> Plan:
+    """``explain=False`` skips the suggestions on failure (they are themselves plans)."""
     if min_concurrency <= 0:
         raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a number of requests > 0")
     candidates = instance_types_for(gpus, instance_types)
@@ -108,6 +110,8 @@ def plan_model(
         return replace(plan, notes=plan.notes + (note,))
     if smallest is not None:
         return replace(smallest, notes=smallest.notes + ("no larger layout fits",))
+    if not explain:
+        raise NoFitError(f"{model.name} fits none of the layouts tried", tuple(attempts))
     raise _no_fit(model, settings, candidates, attempts, min_concurrency, tensor_parallel_size, pipeline_parallel_size)
 
 
@@ -233,7 +237,8 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
             continue
         try:
             plan = plan_model(model, changed, instance_types=[it.name for it in candidates],
-                              min_concurrency=min_concurrency, tensor_parallel_size=tp, pipeline_parallel_size=pp)
+                              min_concurrency=min_concurrency, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                              explain=False)
         except SizingError:
             continue
         out.append(f"{label}: {plan.gpu} TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}")
@@ -241,7 +246,8 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
     if others:
         try:
             plan = plan_model(model, settings, instance_types=[it.name for it in others],
-                              min_concurrency=min_concurrency, tensor_parallel_size=tp, pipeline_parallel_size=pp)
+                              min_concurrency=min_concurrency, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                              explain=False)
             out.append(f"a larger GPU: {plan.gpu} ({plan.instance_type}) TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}")
         except SizingError:
             pass
@@ -249,7 +255,8 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
         out.append(f"pipeline parallelism across nodes is not available: vLLM has no PP for {model.architecture}")
     elif pp is not None or tp is not None:
         try:
-            plan = plan_model(model, settings, instance_types=[it.name for it in candidates], min_concurrency=min_concurrency)
+            plan = plan_model(model, settings, instance_types=[it.name for it in candidates],
+                              min_concurrency=min_concurrency, explain=False)
             out.append(
                 f"leave TP/PP to the planner: {plan.gpu} TP={plan.tensor_parallel_size} "
                 f"PP={plan.pipeline_parallel_size} across {plan.nodes} node(s)"
