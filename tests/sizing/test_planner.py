@@ -149,3 +149,31 @@ def test_pipeline_stages_put_the_remainder_before_the_last_stage():
     stages = pipeline_stage_layers(126, 4)
     assert [len(s) for s in stages] == [31, 32, 32, 31]
     assert stages[0].start == 0 and stages[-1].stop == 126
+
+
+def test_projected_release_accounting_reserves_cuda_graphs_inside_the_budget():
+    from sizing.accounting import VLLM_0_26, VLLM_0_32
+
+    model, settings = load_model("llama-3.1-8b"), ServingSettings(max_model_len=8192)
+    measured = check_layout(model, settings, gpu="H100-80GB", tensor_parallel_size=1, accounting=VLLM_0_26)
+    projected = check_layout(model, settings, gpu="H100-80GB", tensor_parallel_size=1, accounting=VLLM_0_32)
+    assert not measured.cudagraph_in_budget and projected.cudagraph_in_budget
+    assert projected.kv_cache_gib_per_gpu == pytest.approx(measured.kv_cache_gib_per_gpu - measured.cudagraph_gib_per_gpu, abs=0.01)
+
+
+def test_kv_error_names_the_longest_context_that_would_start():
+    model = load_model("llama-3.1-70b")
+    failing = check_layout(model, ServingSettings(max_model_len=131072), gpu="H100-80GB", tensor_parallel_size=2)
+    named = int(failing.reason.split("estimated maximum model length is ")[1].rstrip("."))
+    at_named = check_layout(model, ServingSettings(max_model_len=named), gpu="H100-80GB", tensor_parallel_size=2)
+    beyond = check_layout(model, ServingSettings(max_model_len=named + 1), gpu="H100-80GB", tensor_parallel_size=2)
+    assert at_named.starts and not beyond.starts
+
+
+def test_every_pipeline_stage_must_hold_its_weights():
+    model = load_model("llama-3.1-405b")
+    estimate = check_layout(model, ServingSettings(max_model_len=32768), gpu="H100-80GB", tensor_parallel_size=8,
+                            pipeline_parallel_size=2)
+    assert estimate.starts
+    # each stage holds half the layers (+ embedding or LM head): well under one GPU's budget
+    assert estimate.weights_gib_per_gpu < 0.9 * 79.18 / 1.5
