@@ -41,6 +41,7 @@ class MoE:
     shared_expert_intermediate_size: int  # 0 when the model has no shared experts
     first_dense_layers: int  # layers before the first MoE layer use a dense MLP
     layer_frequency: int  # every n-th layer (after the dense ones) is MoE
+    shared_expert_gate: bool = False  # Qwen-MoE scales its shared expert by a learned gate
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class ModelArchitecture:
             assert moe is not None
             experts = moe.num_experts * 3 * h * moe.expert_intermediate_size
             shared = 3 * h * moe.shared_expert_intermediate_size
+            if moe.shared_expert_gate:
+                shared += h
             return experts + shared + h * moe.num_experts
         total = 3 * h * self.intermediate_size
         if self.mlp_bias:
@@ -228,11 +231,11 @@ def _parse_moe(config: Mapping[str, Any], intermediate: int) -> MoE | None:
     if not experts:
         return None
     expert_size = int(config.get("moe_intermediate_size") or intermediate)
-    shared = 0
+    shared, gated = 0, False
     if config.get("n_shared_experts"):
         shared = int(config["n_shared_experts"]) * expert_size
     elif config.get("shared_expert_intermediate_size"):
-        shared = int(config["shared_expert_intermediate_size"])
+        shared, gated = int(config["shared_expert_intermediate_size"]), True
     return MoE(
         num_experts=int(experts),
         experts_per_token=int(config.get("num_experts_per_tok") or 2),
@@ -240,6 +243,7 @@ def _parse_moe(config: Mapping[str, Any], intermediate: int) -> MoE | None:
         shared_expert_intermediate_size=shared,
         first_dense_layers=int(config.get("first_k_dense_replace") or 0),
         layer_frequency=int(config.get("moe_layer_freq") or config.get("decoder_sparse_step") or 1),
+        shared_expert_gate=gated,
     )
 
 

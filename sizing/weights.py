@@ -128,6 +128,8 @@ def _mlp_bytes(model: ModelArchitecture, moe_layer: bool, tp: int, linear: Linea
         if moe.shared_expert_intermediate_size:
             shared = moe.shared_expert_intermediate_size // tp
             total += linear.of(h, 2 * shared) + linear.of(shared, h)
+            if moe.shared_expert_gate:
+                total += h * plain
         return total + h * moe.num_experts * plain
     inter = model.intermediate_size // tp
     total = linear.of(h, 2 * inter) + linear.of(inter, h)

@@ -62,3 +62,16 @@ def test_config_directory_and_file_load(tmp_path):
 def test_unknown_model_names_the_catalog():
     with pytest.raises(SizingError, match="llama-3.1-70b"):
         load_model("llama-4-9000b")
+
+
+def test_qwen_moe_inline_config_counts_shared_expert_and_its_gate():
+    """Qwen1.5-MoE-A2.7B's config.json fields; its safetensors hold 14,315,784,192 parameters."""
+    config = dict(
+        architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe", hidden_size=2048, num_hidden_layers=24,
+        num_attention_heads=16, num_key_value_heads=16, intermediate_size=5632, moe_intermediate_size=1408,
+        shared_expert_intermediate_size=5632, num_experts=60, num_experts_per_tok=4, vocab_size=151936,
+        max_position_embeddings=8192, tie_word_embeddings=False, decoder_sparse_step=1,
+    )
+    model = ModelArchitecture.from_config(config, name="qwen1.5-moe-a2.7b")
+    assert model.moe is not None and model.moe.shared_expert_gate and model.qkv_bias
+    assert model.parameters == 14_315_784_192
