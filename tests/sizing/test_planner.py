@@ -60,14 +60,18 @@ def test_longest_fitting_max_model_len_suggested_actually_starts():
     assert fits.starts and not too_long.starts
 
 
-def test_marginal_smallest_layout_is_passed_over_for_the_next_size_up():
-    model = load_model("llama-3.1-70b")
-    # Find a context where TP=2 on H100 starts but with under 1 GiB of KV headroom.
-    length = next(
+def _marginal_tp2_context(model) -> int:
+    """A context at which TP=2 on H100 starts, but with under 1 GiB of KV headroom."""
+    return next(
         L for L in range(29000, 15000, -512)
         if (e := check_layout(model, ServingSettings(max_model_len=L), gpu="H100-80GB", tensor_parallel_size=2)).starts
         and is_marginal(e)
     )
+
+
+def test_marginal_smallest_layout_is_passed_over_for_the_next_size_up():
+    model = load_model("llama-3.1-70b")
+    length = _marginal_tp2_context(model)
     plan = plan_model(model, ServingSettings(max_model_len=length), gpus=["H100-80GB"])
     assert plan.tensor_parallel_size == 4 and not plan.marginal
     assert any("marginal" in note for note in plan.notes)
@@ -75,11 +79,7 @@ def test_marginal_smallest_layout_is_passed_over_for_the_next_size_up():
 
 def test_marginal_plan_is_flagged_when_nothing_larger_fits():
     model = load_model("llama-3.1-70b")
-    length = next(
-        L for L in range(29000, 15000, -512)
-        if (e := check_layout(model, ServingSettings(max_model_len=L), gpu="H100-80GB", tensor_parallel_size=2)).starts
-        and is_marginal(e)
-    )
+    length = _marginal_tp2_context(model)
     plan = plan_model(model, ServingSettings(max_model_len=length), gpus=["H100-80GB"], tensor_parallel_size=2)
     assert plan.marginal and plan.tensor_parallel_size == 2
 
