@@ -1,0 +1,44 @@
+"""Shared fixtures: each stack synthesised once per session (in-process, under the mocks), and
+broken-object factories built from the real rendered manifests."""
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from verify import plain  # noqa: E402
+from verify.stacks import stack_names, synth_run, verify_registrations, stack_versions  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """{stack: mocked run} for every Pulumi.<stack>.yaml (synth writes into a temp build dir)."""
+    build = tmp_path_factory.mktemp("build")
+    return {stack: synth_run(stack, build) for stack in stack_names()}
+
+
+@pytest.fixture(scope="session")
+def results(runs):
+    return {stack: verify_registrations(stack, run.registrations, stack_versions(stack)) for stack, run in runs.items()}
+
+
+def rendered(runs, stack, kind, name=None):
+    """A deep copy of a rendered manifest (plain data) of ``kind`` in ``stack``."""
+    for registration in runs[stack].registrations:
+        if registration.type.startswith("kubernetes:") and registration.custom:
+            props = plain(registration.inputs)
+            if props.get("kind") == kind and (name is None or props["metadata"]["name"] == name):
+                return copy.deepcopy(props)
+    raise KeyError(f"no {kind} {name} in {stack}")
+
+
+def rendered_resource(runs, stack, type_, name=None):
+    for registration in runs[stack].registrations:
+        if registration.type == type_ and (name is None or registration.name == name):
+            return copy.deepcopy(plain(registration.inputs))
+    raise KeyError(f"no {type_} {name} in {stack}")

@@ -1,0 +1,74 @@
+"""Every object every stack renders passes every check; the cached schemas agree with
+kubernetes-validate's own entry point; the enum inputs are actually reached."""
+
+import pytest
+
+from verify import errors
+from verify import kubernetes as k8s
+from verify.stacks import stack_names
+
+from tests.verify.conftest import rendered  # noqa: F401
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_every_rendered_object_passes(results, stack):
+    result = results[stack]
+    assert result.error is None
+    problems = [str(v) for v in errors(result.violations)]
+    assert problems == [], "\n".join(problems)
+    kinds = {o.name.split(" ")[0] for o in result.objects if o.kind == "kubernetes"}
+    assert {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "Namespace"} <= kinds | {"Deployment"}
+    assert any(o.kind == "aws" for o in result.objects)
+
+
+def test_every_stack_is_checked(results):
+    assert sorted(results) == stack_names() and {"dev", "prod"} <= set(results)
+    for result in results.values():
+        assert set(k8s.SUPPORTED_VERSIONS) <= set(result.versions)
+
+
+def test_dev_pins_its_cluster_version(results):
+    assert "1.33" in results["dev"].versions
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_node_group_enums_are_reached(runs, stack):
+    """The walk of the model must really reach amiType, capacityType, instance types and taint effects."""
+    from verify.aws import NODE_GROUP_TYPES, check_resource_with_coverage
+    from verify import plain
+
+    groups = [r for r in runs[stack].registrations if r.type in NODE_GROUP_TYPES]
+    assert groups
+    for group in groups:
+        _, checked = check_resource_with_coverage(group.type, plain(group.inputs), group.name)
+        shapes = {s for _, s in checked}
+        assert {"eks:AMITypes", "eks:CapacityTypes", "ec2:InstanceType"} <= shapes, (group.name, checked)
+        if group.inputs.get("taints"):
+            assert "eks:TaintEffect" in shapes
+
+
+def test_launch_template_and_placement_enums_are_reached(runs):
+    from verify.aws import check_resource_with_coverage
+    from verify import plain
+
+    shapes = set()
+    for registration in runs["prod"].registrations:
+        if registration.type in ("aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/placementGroup:PlacementGroup"):
+            shapes |= {s for _, s in check_resource_with_coverage(registration.type, plain(registration.inputs), registration.name)[1]}
+    assert {"ec2:MarketType", "ec2:NetworkInterfaceType", "ec2:PlacementStrategy", "ec2:VolumeType"} <= shapes
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_cached_schemas_agree_with_kubernetes_validate(runs, stack):
+    """SchemaSet (load once) gives kubernetes_validate.validate's verdicts, on good and broken objects."""
+    from verify import plain
+
+    manifests = [plain(r.inputs) for r in runs[stack].registrations
+                 if r.type.startswith("kubernetes:") and r.custom and r.type != k8s.HELM_RELEASE]
+    for manifest in manifests:
+        assert k8s.validate_with_kubernetes_validate(manifest, "1.33") is None
+        assert k8s.check_schema(manifest, ["1.33"]) == []
+    broken = [m for m in manifests if m["kind"] == "Deployment"][0]
+    broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    assert k8s.validate_with_kubernetes_validate(broken, "1.33") is not None
+    assert k8s.check_schema(broken, ["1.33"])
