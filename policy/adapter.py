@@ -1,0 +1,73 @@
+"""The policy pack's callbacks, as plain functions of (resource type, props, name, report_violation).
+
+No ``pulumi_policy`` import here: ``policies.py`` wraps these in ``ResourceValidationPolicy`` /
+``StackValidationPolicy``, and the tests call them directly with a props dict and a collecting
+``report_violation``. Every check is ``verify``'s (the same functions ``python -m verify`` and
+``tests/verify`` use); props arrive as pulumi-policy's unknown-checking proxies, which
+``verify.plain`` unwraps, turning unknown sentinels into values the checks skip instead of letting
+one unknown field skip the whole resource.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from verify import errors, plain  # noqa: E402
+from verify import aws as aws_checks  # noqa: E402
+from verify import invariants  # noqa: E402
+from verify import kubernetes as k8s  # noqa: E402
+
+ReportViolation = Callable[..., None]
+
+
+def kubernetes_versions(config: Optional[dict] = None) -> list[str]:
+    versions = (config or {}).get("kubernetesVersions")
+    return [str(v) for v in versions] if versions else list(k8s.SUPPORTED_VERSIONS)
+
+
+def validate_kubernetes(resource_type: str, props: Any, name: str, report_violation: ReportViolation,
+                        config: Optional[dict] = None) -> int:
+    """A ``kubernetes:*`` resource: schema of every supported version + API-server rules."""
+    if not resource_type.startswith("kubernetes:"):
+        return 0
+    data = plain(props)
+    if resource_type != k8s.HELM_RELEASE and not (isinstance(data, dict) and "kind" in data):
+        return 0  # components and providers (no manifest)
+    found = errors(k8s.check_resource(resource_type, data, kubernetes_versions(config)))
+    for violation in found:
+        report_violation(str(violation))
+    return len(found)
+
+
+def validate_aws(resource_type: str, props: Any, name: str, report_violation: ReportViolation) -> int:
+    """An ``aws:*``/``eks:*`` resource: botocore model enums and limits, EKS rules, GPU catalog."""
+    if not resource_type.startswith(("aws:", "eks:")):
+        return 0
+    found = errors(aws_checks.check_resource(resource_type, plain(props), name))
+    for violation in found:
+        report_violation(str(violation))
+    return len(found)
+
+
+def validate_stack(resources: Iterable[Any], report_violation: ReportViolation) -> int:
+    """All resources together: selectors vs pod templates, GPU pods vs GPU node groups.
+    ``resources``: objects with ``resource_type``, ``name``, ``props`` (and ``urn``)."""
+    resources = list(resources)
+    plain_resources = [(r.resource_type, r.name, plain(r.props)) for r in resources]
+    manifests = [p for t, _, p in plain_resources
+                 if t.startswith("kubernetes:") and t != k8s.HELM_RELEASE and isinstance(p, dict) and "kind" in p]
+    found = errors(k8s.check_objects(manifests) + invariants.check_all(plain_resources))
+    urns = {k8s.describe(p): getattr(r, "urn", None) for r, (_, _, p) in zip(resources, plain_resources) if isinstance(p, dict) and "kind" in p}
+    for violation in found:
+        urn = urns.get(violation.object)
+        if urn:
+            report_violation(str(violation), urn)
+        else:
+            report_violation(str(violation))
+    return len(found)
