@@ -12,7 +12,16 @@ from components import (
     VllmModel,
     VllmModelArgs,
 )
+from components.addons import (
+    AddonArgs,
+    EfaEnablement,
+    EfaEnablementArgs,
+    KaiScheduler,
+    KaiSchedulerArgs,
+    LeaderWorkerSetController,
+)
 from components.gpu_enablement import gfd_runs_on
+from components.nim_model import NimModel, NimModelArgs
 from components.labels import common_tags
 from stack.config import ConfigError
 from stack.outputs import export_outputs
@@ -54,22 +63,57 @@ gpu_enablement = (
     else None
 )
 
-for model in placement.models:
-    VllmModel(
-        model.name,
-        VllmModelArgs(
-            model=model,
-            instance=placement.node_group(model.node_group).instance,
-            namespace=cluster.namespace.metadata["name"],
+# Add-ons only where the plan needs them: the LeaderWorkerSet controller for multi-node models,
+# the EFA device plugin on EFA groups, KAI Scheduler when the config asks to install it.
+lws_controller = (
+    LeaderWorkerSetController("leader-worker-set", AddonArgs(provider=cluster.provider, depends_on=cluster.ready))
+    if placement.needs_leader_worker_set
+    else None
+)
+efa_groups = placement.efa_node_groups
+efa = (
+    EfaEnablement(
+        "efa-device-plugin",
+        EfaEnablementArgs(provider=cluster.provider, depends_on=cluster.ready, node_groups=efa_groups),
+    )
+    if efa_groups
+    else None
+)
+scheduling = config.cluster.scheduling
+kai = (
+    KaiScheduler(
+        "kai-scheduler",
+        KaiSchedulerArgs(
             provider=cluster.provider,
-            gfd=model.node_group in gfd_groups,
-            client_namespaces=model.config.client_namespaces
-            if model.config.client_namespaces is not None
-            else config.cluster.client_namespaces,
-            hf_token=loaded.hf_token,
-            depends_on=[node_groups[model.node_group], *([gpu_enablement] if gpu_enablement else [])],
+            depends_on=cluster.ready,
+            queues=sorted({m.scheduling.queue for m in placement.models if m.scheduling.kai} | {scheduling.queue}),
         ),
     )
+    if scheduling.install
+    else None
+)
+
+for model in placement.models:
+    depends_on = [node_groups[model.node_group], *([gpu_enablement] if gpu_enablement else [])]
+    if model.multi_node:
+        depends_on += [lws_controller, *([efa] if efa else [])]
+    if model.scheduling.kai and kai is not None:
+        depends_on.append(kai)
+    common = dict(
+        model=model,
+        instance=placement.node_group(model.node_group).instance,
+        namespace=cluster.namespace.metadata["name"],
+        provider=cluster.provider,
+        gfd=model.node_group in gfd_groups,
+        client_namespaces=model.config.client_namespaces
+        if model.config.client_namespaces is not None
+        else config.cluster.client_namespaces,
+        depends_on=depends_on,
+    )
+    if model.engine == "nim":
+        NimModel(model.name, NimModelArgs(ngc_api_key=loaded.ngc_api_key, **common))
+    else:
+        VllmModel(model.name, VllmModelArgs(hf_token=loaded.hf_token, **common))
 
 # 3. Exports: the contract other teams read (stack/outputs.py).
 export_outputs(placement, cluster_name=cluster.name, kubeconfig=cluster.kubeconfig)

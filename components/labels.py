@@ -46,3 +46,12 @@ def gpu_toleration() -> dict:
 
 def common_tags(stack: str, **extra: str) -> dict[str, str]:
     return {"gpu-inference:project": PROJECT, "gpu-inference:stack": stack, **extra}
+
+# EFA interfaces, as the EFA device plugin advertises them.
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+
+# Which pod of a LeaderWorkerSet group this is (ours, on the pod templates): "leader" or "worker".
+LWS_ROLE_LABEL = "gpu-inference.io/lws-role"
+
+# KAI Scheduler: the queue a pod is charged to (with schedulerName: kai-scheduler).
+KAI_QUEUE_LABEL = "kai.scheduler/queue"

@@ -6,9 +6,10 @@ Keys are camelCase, unknown keys are rejected, and every error names its field p
 (``models[1].maxModelLen``) and what would be valid. Checks that need the sizing catalog or the
 planner (a model's context limit, whether it fits) live in ``stack.placement``.
 
-Two values are secrets and live outside the objects, so that ``pulumi config set --secret`` can
-encrypt them alone: ``gpu-inference:kubeconfig`` (an existing cluster's kubeconfig) and
-``gpu-inference:hfToken`` (the Hugging Face token for gated downloads).
+Three values are secrets and live outside the objects, so that ``pulumi config set --secret`` can
+encrypt them alone: ``gpu-inference:kubeconfig`` (an existing cluster's kubeconfig),
+``gpu-inference:hfToken`` (the Hugging Face token for gated downloads) and
+``gpu-inference:ngcApiKey`` (the NGC API key NIM servers pull images and models with).
 """
 
 from __future__ import annotations
@@ -139,6 +140,53 @@ class ExistingCluster(_Model):
         return self
 
 
+# --- scheduling --------------------------------------------------------------------------------
+
+KAI_SCHEDULER_NAME = "kai-scheduler"
+
+
+class ModelScheduling(_Model):
+    """Which scheduler places a model's pods: the default kube-scheduler, or KAI Scheduler.
+
+    With ``scheduler: kai`` every pod gets ``schedulerName: kai-scheduler`` and the label
+    ``kai.scheduler/queue: <queue>``; KAI's pod-grouper then makes one PodGroup per
+    LeaderWorkerSet group, so a multi-node replica is bound entirely or not at all.
+    """
+
+    scheduler: Literal["default", "kai"] = "default"
+    queue: Optional[str] = None
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _dns_label(value, 63)
+
+    @model_validator(mode="after")
+    def _kai_queue(self) -> "ModelScheduling":
+        if self.scheduler == "kai" and not self.queue:
+            raise ValueError("scheduler kai needs queue (the KAI queue the pods are charged to, e.g. default-queue)")
+        if self.scheduler == "default" and self.queue:
+            raise ValueError("queue is only used with scheduler: kai")
+        return self
+
+    @property
+    def kai(self) -> bool:
+        return self.scheduler == "kai"
+
+
+class ClusterScheduling(ModelScheduling):
+    """The cluster-wide default; ``install: true`` also installs KAI Scheduler (pinned chart)
+    and creates the queue under a parent queue, for clusters that do not run it already."""
+
+    install: bool = False
+
+    @model_validator(mode="after")
+    def _install(self) -> "ClusterScheduling":
+        if self.install and self.scheduler != "kai":
+            raise ValueError("install: true installs KAI Scheduler: set scheduler: kai")
+        return self
+
+
 class ClusterConfig(_Model):
     """Where the servers run: exactly one of ``create`` or ``existing``."""
 
@@ -146,6 +194,7 @@ class ClusterConfig(_Model):
     existing: Optional[ExistingCluster] = None
     namespace: str = DEFAULT_NAMESPACE
     client_namespaces: list[str] = Field(default_factory=list)
+    scheduling: ClusterScheduling = ClusterScheduling()
 
     @field_validator("namespace")
     @classmethod
@@ -228,6 +277,11 @@ class NodeGroupConfig(_Model):
             raise ValueError("capacityType CAPACITY_BLOCK needs capacityReservationId (the capacity block's cr- id)")
         if self.capacity_type == "SPOT" and self.capacity_reservation_id is not None:
             raise ValueError("capacityReservationId cannot be used with capacityType SPOT")
+        if self.efa and self.instance.efa_interfaces < 1:
+            raise ValueError(
+                f"efa: true needs an EFA-capable instance type; {self.instance.name} has no EFA interface "
+                f"(EFA-capable: {', '.join(n for n, it in INSTANCES.items() if it.efa_interfaces)})"
+            )
         return self
 
     @property
@@ -283,6 +337,86 @@ class VolumeSource(_Model):
         return value.strip("/")
 
 
+NIM_REGISTRY = "nvcr.io/nim/"
+NIM_PROFILE_TP = re.compile(r"(?:^|[-_])tp(\d+)(?:$|[-_])")
+NIM_PROFILE_PP = re.compile(r"(?:^|[-_])pp(\d+)(?:$|[-_])")
+
+
+class NimCache(_Model):
+    """Where NIM keeps what it downloads from NGC (``NIM_CACHE_PATH=/opt/nim/.cache``): a
+    per-pod emptyDir sized from the weights (default), or an existing PersistentVolumeClaim."""
+
+    type: Literal["emptyDir", "pvc"] = "emptyDir"
+    claim_name: Optional[str] = None
+    size_gib: Optional[int] = Field(None, ge=10)
+
+    @field_validator("claim_name")
+    @classmethod
+    def _claim(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _dns_label(value, 253)
+
+    @model_validator(mode="after")
+    def _kind(self) -> "NimCache":
+        if self.type == "pvc" and not self.claim_name:
+            raise ValueError("type pvc needs claimName (an existing ReadWriteOnce/ReadWriteMany claim)")
+        if self.type == "emptyDir" and self.claim_name:
+            raise ValueError("claimName is only for type: pvc")
+        return self
+
+
+class NimConfig(_Model):
+    """NVIDIA NIM for LLMs as the engine of one model (``engine: nim``)."""
+
+    image: str = Field(description="nvcr.io/nim/<org>/<model>:<tag>, pinned")
+    profile: Optional[str] = Field(None, description="NIM_MODEL_PROFILE: a profile id or its readable name")
+    profile_tensor_parallel_sizes: Optional[list[int]] = Field(
+        None, description="TP sizes the image's profiles offer for this GPU (list-model-profiles)"
+    )
+    passthrough_args: bool = Field(
+        True, description="pass the sizing's memory settings to NIM's vLLM backend (NIM_PASSTHROUGH_ARGS)"
+    )
+    cache: NimCache = NimCache()
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not value.startswith(NIM_REGISTRY) or value.count("/") < 3:
+            raise ValueError(f"{value!r} is not a NIM image: give {NIM_REGISTRY}<org>/<model>:<tag>")
+        if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
+            raise ValueError(f"{value!r} has no tag or digest: pin the NIM release, e.g. {value}:1.8.4")
+        if value.endswith(":latest"):
+            raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
+        return value
+
+    @field_validator("profile_tensor_parallel_sizes")
+    @classmethod
+    def _tps(cls, value: Optional[list[int]]) -> Optional[list[int]]:
+        if value is not None:
+            if not value or any(tp not in (1, 2, 4, 8) for tp in value):
+                raise ValueError(f"{value} is invalid: list tensor-parallel sizes among 1, 2, 4, 8")
+            return sorted(set(value))
+        return value
+
+    @property
+    def profile_tensor_parallel_size(self) -> Optional[int]:
+        match = NIM_PROFILE_TP.search(self.profile or "")
+        return int(match.group(1)) if match else None
+
+    @property
+    def profile_pipeline_parallel_size(self) -> Optional[int]:
+        match = NIM_PROFILE_PP.search(self.profile or "")
+        return int(match.group(1)) if match else None
+
+    def offered_tensor_parallel_sizes(self) -> Optional[list[int]]:
+        """The TP sizes the declared profile(s) allow, or None when nothing was declared."""
+        named = self.profile_tensor_parallel_size
+        if named is not None and self.profile_tensor_parallel_sizes is not None:
+            return [tp for tp in self.profile_tensor_parallel_sizes if tp == named]
+        if named is not None:
+            return [named]
+        return self.profile_tensor_parallel_sizes
+
+
 class ModelConfig(_Model):
     """One served model: what to serve, with which engine settings, how many replicas, where."""
 
@@ -310,6 +444,9 @@ class ModelConfig(_Model):
     image: Optional[str] = None
     served_model_name: Optional[str] = None
     client_namespaces: Optional[list[str]] = None
+    engine: Literal["vllm", "nim"] = "vllm"
+    nim: Optional[NimConfig] = None
+    scheduling: Optional[ModelScheduling] = None
 
     @field_validator("name")
     @classmethod
@@ -331,6 +468,21 @@ class ModelConfig(_Model):
         if value is not None and value.endswith(":latest"):
             raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
         return value
+
+    @model_validator(mode="after")
+    def _engine(self) -> "ModelConfig":
+        if self.engine == "nim":
+            if self.nim is None:
+                raise ValueError("engine nim needs nim (at least nim.image, e.g. nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4)")
+            if self.image is not None:
+                raise ValueError("image is the vLLM image; with engine nim give nim.image")
+            if "source" in self.model_fields_set:
+                raise ValueError(
+                    "source is not used with engine nim: NIM downloads its model from NGC into nim.cache"
+                )
+        elif self.nim is not None:
+            raise ValueError("nim is only used with engine: nim")
+        return self
 
 
 # --- the whole stack ---------------------------------------------------------------------------

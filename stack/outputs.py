@@ -5,9 +5,11 @@ Exported keys (all plain values except ``kubeconfig``):
 - ``clusterName``: the EKS cluster name.
 - ``namespace``: the namespace the servers run in.
 - ``models``: ``{name: {url, servedModelName, tensorParallelSize, pipelineParallelSize, gpus,
-  gpusPerPod, replicas, gpu, instanceType, nodeGroup, service, namespace, maxModelLen}}``;
-  ``url`` is ``http://<service>.<namespace>.svc.cluster.local:8000/v1`` (OpenAI-compatible).
-- ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes}}``.
+  gpusPerPod, replicas, gpu, instanceType, nodeGroup, service, namespace, maxModelLen, engine,
+  topology, nodesPerReplica}}``; ``url`` is ``http://<service>.<namespace>.svc.cluster.local:8000/v1``
+  (OpenAI-compatible, vLLM or NIM alike); ``topology`` is ``deployment`` (one pod per replica) or
+  ``leaderWorkerSet`` (``nodesPerReplica`` pods per replica, the Service on the leaders).
+- ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes, efa}}``.
 - ``kubeconfig``: the cluster's kubeconfig, as a secret.
 - ``plan``: the sizing plan of every model and node group, as a plain dict.
 
@@ -48,6 +50,10 @@ class ModelEndpoint(_Out):
     service: str
     namespace: str
     max_model_len: int
+    # Added in contract version 1 without a bump (defaults keep older producers readable).
+    engine: str = "vllm"
+    topology: str = "deployment"
+    nodes_per_replica: int = 1
 
 
 class NodeGroupInfo(_Out):
@@ -56,6 +62,7 @@ class NodeGroupInfo(_Out):
     nodes: int
     min_nodes: int
     max_nodes: int
+    efa: bool = False
 
 
 class StackOutputs(_Out):
@@ -86,6 +93,9 @@ def model_endpoint(model: "ModelPlacement", namespace: str) -> ModelEndpoint:
         service=model.name,
         namespace=namespace,
         max_model_len=plan.settings.max_model_len,
+        engine=model.engine,
+        topology="leaderWorkerSet" if model.multi_node else "deployment",
+        nodes_per_replica=plan.nodes,
     )
 
 
@@ -96,6 +106,7 @@ def node_group_info(group: "NodeGroupPlacement") -> NodeGroupInfo:
         nodes=group.desired_nodes,
         min_nodes=group.config.min_nodes,
         max_nodes=group.config.max_nodes,
+        efa=group.config.efa,
     )
 
 

@@ -4,11 +4,19 @@ Everything here is pure Python and runs before the program declares any resource
 that fits nowhere, a context longer than the model supports or a node group too small for its
 models stops ``pulumi preview`` with one message and nothing registered.
 
-For each model the planner is asked once, with the instance types of the node group the model
-names (or of every configured group when it names none); the model is then assigned to the
-first group (in config order) of the instance type the planner chose. A group's node count is
-the number of nodes its pods need, packed by GPUs (first-fit decreasing, one pod never spans
-nodes), at least ``minNodes``; above ``maxNodes`` it is an error that says what to raise.
+For each model the planner is asked with the instance types of the node group the model names
+(or of every configured group when it names none) and chooses TP and PP; the model is then
+assigned to the first group (in config order) of the instance type the planner chose, an EFA
+group first when the plan spans nodes. A plan with PP > 1 is served across nodes: one pod per
+pipeline stage, each pod a whole node (TP = the node's GPUs), as a LeaderWorkerSet group; such a
+model needs a group with ``efa: true`` (NCCL between the stages goes over EFA, never silently over
+TCP) and an image that carries the EFA userspace. A group's node count is the whole nodes its
+multi-node replicas take plus the nodes its single-node pods need packed by GPUs (first-fit
+decreasing, one pod never spans nodes), at least ``minNodes``; above ``maxNodes`` it is an error
+that says what to raise.
+
+NIM (``engine: nim``) is planned the same way, restricted to the tensor-parallel sizes its
+declared profile offers, and on one node.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from sizing.instances import InstanceType
 from sizing.models import load_model, model_names
 from sizing.plan import Plan
 from sizing.settings import ServingSettings
-from stack.config import ConfigError, ModelConfig, NodeGroupConfig, StackConfig
+from stack.config import ConfigError, ModelConfig, ModelScheduling, NodeGroupConfig, StackConfig
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -43,10 +51,21 @@ class ModelPlacement:
     def name(self) -> str:
         return self.config.name
 
+    scheduling: ModelScheduling = ModelScheduling()
+
     @property
     def pods(self) -> int:
-        """Pods of all replicas (one pod per replica: multi-node plans are rejected)."""
+        """Pods of all replicas: one per pipeline stage per replica."""
         return self.plan.pods * self.config.replicas
+
+    @property
+    def multi_node(self) -> bool:
+        """One replica spans nodes (PP > 1): a LeaderWorkerSet group of ``plan.pods`` pods."""
+        return self.plan.pods > 1
+
+    @property
+    def engine(self) -> str:
+        return self.config.engine
 
     @property
     def served_model_name(self) -> str:
@@ -59,6 +78,9 @@ class ModelPlacement:
             "nodeGroup": self.node_group,
             "replicas": self.config.replicas,
             "servedModelName": self.served_model_name,
+            "engine": self.engine,
+            "topology": "leaderWorkerSet" if self.multi_node else "deployment",
+            "scheduler": self.scheduling.scheduler,
             "plan": self.plan.to_dict(),
         }
 
@@ -85,6 +107,7 @@ class NodeGroupPlacement:
             "desiredNodes": self.desired_nodes,
             "minNodes": self.config.min_nodes,
             "maxNodes": self.config.max_nodes,
+            "efa": self.config.efa,
             "models": list(self.models),
         }
 
@@ -97,6 +120,14 @@ class Placement:
 
     def node_group(self, name: str) -> NodeGroupPlacement:
         return next(group for group in self.node_groups if group.name == name)
+
+    @property
+    def needs_leader_worker_set(self) -> bool:
+        return any(m.multi_node for m in self.models)
+
+    @property
+    def efa_node_groups(self) -> list[str]:
+        return [g.name for g in self.node_groups if g.config.efa]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +179,45 @@ def _settings(index: int, model: ModelConfig) -> ServingSettings:
         raise ConfigError([f"models[{index}]: {error}"]) from None
 
 
+def _scheduling(model: ModelConfig, config: StackConfig) -> ModelScheduling:
+    if model.scheduling is not None:
+        return model.scheduling
+    cluster = config.cluster.scheduling
+    return ModelScheduling(scheduler=cluster.scheduler, queue=cluster.queue)
+
+
+def _nim_tensor_parallel_sizes(index: int, model: ModelConfig) -> Optional[list[int]]:
+    """The TP sizes a NIM model may use (its declared profile's), or None (any)."""
+    path = f"models[{index}]"
+    nim = model.nim
+    assert nim is not None
+    offered = nim.offered_tensor_parallel_sizes()
+    if offered is not None and not offered:
+        raise ConfigError(
+            [f"{path}.nim.profile: {nim.profile!r} names tp{nim.profile_tensor_parallel_size}, which is not among "
+             f"nim.profileTensorParallelSizes {nim.profile_tensor_parallel_sizes}"]
+        )
+    pp = nim.profile_pipeline_parallel_size
+    if pp is not None and pp > 1:
+        raise ConfigError(
+            [f"{path}.nim.profile: {nim.profile!r} is a pp{pp} profile, which spans nodes; this stack serves NIM "
+             "on one node (its multi-node launcher is not wired here): choose a pp1 profile, or engine: vllm"]
+        )
+    if model.pipeline_parallel_size is not None and model.pipeline_parallel_size > 1:
+        raise ConfigError(
+            [f"{path}.pipelineParallelSize: {model.pipeline_parallel_size} would span nodes; this stack serves NIM on one "
+             "node: remove it, or use engine: vllm for multi-node serving"]
+        )
+    if offered is not None and model.tensor_parallel_size is not None and model.tensor_parallel_size not in offered:
+        source = f"profile {nim.profile!r}" if nim.profile_tensor_parallel_size is not None else "its profiles"
+        raise ConfigError(
+            [f"{path}.tensorParallelSize: {model.tensor_parallel_size} is not offered by the NIM image's {source} "
+             f"(offered: {', '.join(f'tp{tp}' for tp in offered)}); NIM would refuse the profile or pick another layout: "
+             f"give one of {offered} or leave it to the planner"]
+        )
+    return offered
+
+
 def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlacement:
     from sizing.planner import plan_model
 
@@ -159,45 +229,93 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
             [f"{path}.maxModelLen: {model.max_model_len} exceeds {model.model}'s limit of {limit} tokens "
              f"(max_position_embeddings); give at most {limit}"]
         )
-    if model.pipeline_parallel_size is not None and model.pipeline_parallel_size > 1:
+    pp = model.pipeline_parallel_size
+    if pp is not None and pp > 1 and not architecture.supports_pipeline_parallel:
         raise ConfigError(
-            [f"{path}.pipelineParallelSize: {model.pipeline_parallel_size} would split each replica across "
-             f"{model.pipeline_parallel_size} nodes (one pipeline stage per node); this stack serves each replica "
-             "from one pod on one node: remove it, or use larger GPUs, quantization or an fp8 KV cache"]
+            [f"{path}.pipelineParallelSize: {pp} needs pipeline parallelism, which vLLM does not implement for "
+             f"{architecture.architecture} ({model.model}); remove it and serve from one node (larger GPUs, "
+             "quantization or an fp8 KV cache)"]
         )
+    nim_tps = _nim_tensor_parallel_sizes(index, model) if model.engine == "nim" else None
     settings = _settings(index, model)
     groups = [config.node_group(model.node_group)] if model.node_group else list(config.node_groups)
     instance_types = list(dict.fromkeys(group.instance.name for group in groups))
-    try:
-        plan = plan_model(
-            architecture,
-            settings,
-            instance_types=instance_types,
-            min_concurrency=model.min_concurrency,
-            tensor_parallel_size=model.tensor_parallel_size,
-            # One replica = one pod on one node: the planner's multi-node layouts are not deployed.
-            pipeline_parallel_size=1,
-        )
-    except SizingError as error:
-        where = f"node group {model.node_group!r}" if model.node_group else "the configured node groups"
+    if model.engine == "nim":
+        pp = 1  # NIM is served on one node here
+    where = f"node group {model.node_group!r}" if model.node_group else "the configured node groups"
+    if model.tensor_parallel_size is not None:
+        tensor_parallel_sizes: list[Optional[int]] = [model.tensor_parallel_size]
+    elif pp is not None and pp > 1:
+        # Pipeline stages span whole nodes: TP fills a node.
+        tensor_parallel_sizes = sorted({g.instance.gpus_per_node for g in groups})
+    else:
+        tensor_parallel_sizes = list(nim_tps or [None])
+    plan = None
+    errors: list[SizingError] = []
+    for tp in tensor_parallel_sizes:
+        try:
+            plan = plan_model(
+                architecture,
+                settings,
+                instance_types=instance_types,
+                min_concurrency=model.min_concurrency,
+                tensor_parallel_size=tp,
+                pipeline_parallel_size=pp,
+            )
+            break
+        except SizingError as error:
+            errors.append(error)
+    if plan is None:
+        error = errors[-1]
         kind = "does not fit" if isinstance(error, NoFitError) else "cannot be planned"
-        note = (
-            "\n  (this stack serves each replica from one pod on one node, so layouts across nodes are not an option)"
-            if isinstance(error, NoFitError)
-            else ""
-        )
+        note = ""
+        if model.engine == "nim":
+            note = "\n  (NIM is served on one node"
+            note += f", with the TP its profile offers: {nim_tps})" if nim_tps else ")"
         raise ConfigError(
             [f"{path} ({model.name}): {model.model} {kind} on {where} ({', '.join(instance_types)}): {error}{note}"]
         ) from None
-    if plan.pods != 1:
+    instance = next(g.instance for g in groups if g.instance.name == plan.instance_type)
+    if plan.pods > 1 and plan.gpus_per_pod != instance.gpus_per_node:
         raise ConfigError(
-            [f"{path} ({model.name}): the plan needs {plan.pods} pods per replica on {plan.nodes} nodes "
-             f"(TP={plan.tensor_parallel_size}, PP={plan.pipeline_parallel_size}); this stack serves each replica "
-             "from one pod on one node: use a node group with larger GPUs, quantization, an fp8 KV cache, "
-             "or a shorter maxModelLen"]
+            [f"{path}.tensorParallelSize: {plan.tensor_parallel_size} with PP={plan.pipeline_parallel_size} would put "
+             f"{plan.pods} pods of {plan.gpus_per_pod} GPUs per replica; pipeline stages span whole nodes here "
+             f"(one pod per {instance.name} node): give tensorParallelSize {instance.gpus_per_node} or leave TP/PP to the planner"]
         )
-    group = next(g for g in groups if g.instance.name == plan.instance_type)
-    return ModelPlacement(index, model, architecture, plan, group.name, repo_id)
+    candidates = [g for g in groups if g.instance.name == plan.instance_type]
+    if plan.pods > 1:
+        candidates.sort(key=lambda g: not g.efa)  # stable: config order among EFA groups first
+    group = candidates[0]
+    placement = ModelPlacement(index, model, architecture, plan, group.name, repo_id, _scheduling(model, config))
+    if placement.multi_node:
+        _check_multi_node(placement, group, config)
+    return placement
+
+
+def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: StackConfig) -> None:
+    path = f"models[{model.index}]"
+    plan = model.plan
+    layout = (
+        f"the plan needs {plan.nodes} {plan.instance_type} nodes per replica "
+        f"(TP={plan.tensor_parallel_size} x PP={plan.pipeline_parallel_size}, {plan.gpus} GPUs)"
+    )
+    problems = []
+    group_index = next(i for i, g in enumerate(config.node_groups) if g.name == group.name)
+    if not group.efa:
+        problems.append(
+            f"{path} ({model.name}): {layout}, so its pipeline stages talk across nodes, but node group "
+            f"{group.name!r} has efa: false and NCCL would crawl over TCP; set nodeGroups[{group_index}].efa: true "
+            f"(a cluster placement group and {group.instance.efa_interfaces} EFA interfaces per node), or serve it from "
+            "larger GPUs (fewer nodes)"
+        )
+    if model.config.image is None:
+        problems.append(
+            f"{path}.image: required for {model.name}, which spans nodes ({layout}): the default vllm/vllm-openai "
+            "image ships no EFA userspace (libfabric, aws-ofi-nccl) and NCCL is pinned to EFA "
+            '(NCCL_NET="AWS Libfabric"), so it would fail to start; give a vLLM image built with the AWS EFA installer'
+        )
+    if problems:
+        raise ConfigError(problems)
 
 
 def pack_nodes(pod_gpus: list[int], gpus_per_node: int) -> int:
@@ -213,6 +331,16 @@ def pack_nodes(pod_gpus: list[int], gpus_per_node: int) -> int:
         else:
             free.append(gpus_per_node - gpus)
     return len(free)
+
+
+def _demand(model: ModelPlacement) -> str:
+    plan = model.plan
+    if model.multi_node:
+        return (
+            f"{model.name} ({model.config.replicas} x {plan.nodes} whole nodes per replica, "
+            f"TP={plan.tensor_parallel_size} x PP={plan.pipeline_parallel_size})"
+        )
+    return f"{model.name} ({model.config.replicas} x {plan.gpus_per_pod} GPUs)"
 
 
 def place(config: StackConfig) -> Placement:
@@ -231,12 +359,11 @@ def place(config: StackConfig) -> Placement:
     for index, group in enumerate(config.node_groups):
         instance = group.instance
         placed = [m for m in models if m.node_group == group.name]
-        pod_gpus = [m.plan.gpus_per_pod for m in placed for _ in range(m.pods)]
-        needed = pack_nodes(pod_gpus, instance.gpus_per_node)
+        single_node = [m.plan.gpus_per_pod for m in placed if not m.multi_node for _ in range(m.pods)]
+        whole_nodes = sum(m.plan.nodes * m.config.replicas for m in placed if m.multi_node)
+        needed = whole_nodes + pack_nodes(single_node, instance.gpus_per_node)
         if needed > group.max_nodes:
-            demand = ", ".join(
-                f"{m.name} ({m.config.replicas} x {m.plan.gpus_per_pod} GPUs)" for m in placed if m.pods
-            )
+            demand = ", ".join(_demand(m) for m in placed if m.pods)
             problems.append(
                 f"nodeGroups[{index}].maxNodes: {group.max_nodes} is too small: {demand} need {needed} "
                 f"{instance.name} nodes ({instance.gpus_per_node} GPUs each); raise maxNodes to at least {needed} "

@@ -19,7 +19,7 @@ from stack.placement import Placement, place
 
 PROJECT = "gpu-inference"
 OBJECT_KEYS = ("cluster", "nodeGroups", "models")
-SECRET_KEYS = ("kubeconfig", "hfToken")
+SECRET_KEYS = ("kubeconfig", "hfToken", "ngcApiKey")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Loaded:
     placement: Placement
     kubeconfig: Optional[pulumi.Output[str]]
     hf_token: Optional[pulumi.Output[str]]
+    ngc_api_key: Optional[pulumi.Output[str]] = None
 
 
 def _project_keys() -> set[str]:
@@ -68,11 +69,19 @@ def load() -> Loaded:
             [f"{PROJECT}:kubeconfig: required with cluster.existing.source kubeconfig "
              "(pulumi config set --secret kubeconfig < kubeconfig.yaml)"]
         )
+    ngc_api_key = config.get_secret("ngcApiKey")
+    nim_models = [f"models[{i}]" for i, m in enumerate(stack_config.models) if m.engine == "nim"]
+    if nim_models and ngc_api_key is None:
+        raise ConfigError(
+            [f"{PROJECT}:ngcApiKey: required by engine nim ({', '.join(nim_models)}): NIM pulls its image from nvcr.io "
+             "and its model from NGC with it (pulumi config set --secret ngcApiKey nvapi-...)"]
+        )
     placement = place(stack_config)
     hf_token = config.get_secret("hfToken")
-    if hf_token is None and any(isinstance(m.config.source, HuggingFaceSource) for m in placement.models):
+    vllm_downloads = [m for m in placement.models if m.engine == "vllm" and isinstance(m.config.source, HuggingFaceSource)]
+    if hf_token is None and vllm_downloads:
         pulumi.log.warn(
             f"{PROJECT}:hfToken is not set: models downloaded from Hugging Face get no token, "
             "so gated repositories (Llama, Gemma, ...) will fail to download"
         )
-    return Loaded(placement, kubeconfig, hf_token)
+    return Loaded(placement, kubeconfig, hf_token, ngc_api_key)

@@ -11,6 +11,20 @@ from tests.harness import run_bad_config, stack_config
 MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
 
 
+FALCON_LIKE = {
+    "architectures": ["FalconForCausalLM"],
+    "model_type": "falcon",
+    "hidden_size": 4096,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "intermediate_size": 14336,
+    "vocab_size": 65024,
+    "max_position_embeddings": 8192,
+    "torch_dtype": "bfloat16",
+}
+
+
 def dev():
     return stack_config("dev")
 
@@ -110,13 +124,76 @@ CASES = {
         lambda c: model(c, 1).update(model="llama-3.1-405b", tensorParallelSize=8, pipelineParallelSize=1),
         ["models[1] (llama-3-1-70b): llama-3.1-405b does not fit on node group 'h100' (p5.48xlarge)"],
     ),
-    "multi-node model": (
-        lambda c: model(c, 1).update(model="llama-3.1-405b"),
-        ["models[1] (llama-3-1-70b): llama-3.1-405b does not fit on node group 'h100'", "a larger GPU: H200-141GB", "one pod on one node"],
+    "multi-node model on a group without efa": (
+        lambda c: (model(c, 1).update(model="llama-3.1-405b", image="acme/vllm-efa:v0.32.0"), group(c).update(maxNodes=2)),
+        ["models[1] (llama-3-1-70b): the plan needs 2 p5.48xlarge nodes per replica (TP=8 x PP=2, 16 GPUs)",
+         "node group 'h100' has efa: false", "set nodeGroups[0].efa: true"],
     ),
-    "pipeline parallel across nodes": (
-        lambda c: model(c, 1).update(pipelineParallelSize=2),
-        ["models[1].pipelineParallelSize: 2 would split each replica across 2 nodes"],
+    "multi-node model with the default image": (
+        lambda c: (model(c, 1).update(model="llama-3.1-405b"), group(c).update(maxNodes=2, efa=True)),
+        ["models[1].image: required for llama-3-1-70b, which spans nodes", "ships no EFA userspace"],
+    ),
+    "multi-node model on a group whose maxNodes is too small": (
+        lambda c: (model(c, 1).update(model="llama-3.1-405b", image="acme/vllm-efa:v0.32.0"), group(c).update(efa=True)),
+        ["nodeGroups[0].maxNodes: 1 is too small", "llama-3-1-70b (1 x 2 whole nodes per replica, TP=8 x PP=2)",
+         "raise maxNodes to at least 3"],
+    ),
+    "pipeline parallel across nodes without efa": (
+        lambda c: (model(c, 1).update(pipelineParallelSize=2, image="acme/vllm-efa:v0.32.0"), group(c).update(maxNodes=3)),
+        ["models[1] (llama-3-1-70b): the plan needs 2 p5.48xlarge nodes per replica", "efa: false"],
+    ),
+    "pipeline parallel with a partial node": (
+        lambda c: (model(c, 1).update(pipelineParallelSize=2, tensorParallelSize=4), group(c).update(efa=True, maxNodes=3)),
+        ["models[1].tensorParallelSize: 4 with PP=2 would put 2 pods of 4 GPUs per replica",
+         "give tensorParallelSize 8 or leave TP/PP to the planner"],
+    ),
+    "pipeline parallel on a model without it": (
+        lambda c: model(c).update(
+            model="acme/falcon-like", pipelineParallelSize=2, maxModelLen=2048,
+            architecture={**FALCON_LIKE},
+        ),
+        ["models[0].pipelineParallelSize: 2 needs pipeline parallelism, which vLLM does not implement for FalconForCausalLM"],
+    ),
+    "nim with a source": (
+        lambda c: model(c).update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4"}),
+        ["models[0]: source is not used with engine nim"],
+    ),
+    "nim with a tp its profile does not offer": (
+        lambda c: model(c, 1).update(
+            engine="nim", tensorParallelSize=4,
+            nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", "profile": "vllm-bf16-tp8-pp1"},
+        ),
+        ["models[1].tensorParallelSize: 4 is not offered by the NIM image's profile 'vllm-bf16-tp8-pp1' (offered: tp8)"],
+    ),
+    "nim with a tp list that does not fit": (
+        lambda c: model(c, 1).update(
+            engine="nim", minConcurrency=64,
+            nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", "profileTensorParallelSizes": [2]},
+        ),
+        ["models[1] (llama-3-1-70b): llama-3.1-70b does not fit on node group 'h100'", "TP=2", "with the TP its profile offers: [2]"],
+    ),
+    "nim multi-node profile": (
+        lambda c: model(c, 1).update(
+            engine="nim",
+            nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", "profile": "tensorrt_llm-h100-bf16-tp8-pp2"},
+        ),
+        ["models[1].nim.profile: 'tensorrt_llm-h100-bf16-tp8-pp2' is a pp2 profile, which spans nodes"],
+    ),
+    "nim unpinned": (
+        lambda c: model(c, 1).update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:latest"}),
+        ["models[1].nim.image: 'nvcr.io/nim/meta/llama-3.1-70b-instruct:latest' is not pinned"],
+    ),
+    "nim without its block": (
+        lambda c: model(c, 1).update(engine="nim"),
+        ["models[1]: engine nim needs nim"],
+    ),
+    "kai without a queue": (
+        lambda c: c["gpu-inference:cluster"].update(scheduling={"scheduler": "kai"}),
+        ["cluster.scheduling: scheduler kai needs queue"],
+    ),
+    "kai install without kai": (
+        lambda c: c["gpu-inference:cluster"].update(scheduling={"install": True}),
+        ["cluster.scheduling: install: true installs KAI Scheduler: set scheduler: kai"],
     ),
     "max nodes too small": (
         lambda c: model(c, 1).update(replicas=3),
@@ -183,3 +260,28 @@ def test_existing_cluster_from_kubeconfig_needs_subnets():
     config["gpu-inference:cluster"] = {"existing": {"source": "kubeconfig", "clusterName": "team-gpu"}}
     run = run_bad_config(config, secrets={"kubeconfig": "apiVersion: v1"})
     assert "cluster.existing.subnetIds: required with source: kubeconfig" in str(run.error)
+
+
+@pytest.mark.parametrize("preview", MODES)
+def test_efa_on_an_instance_without_it(monkeypatch, preview):
+    """Every catalog instance has EFA; one without it (as a smaller size would be) is refused."""
+    import dataclasses
+
+    from sizing import instances
+
+    monkeypatch.setitem(
+        instances.INSTANCES, "p5.48xlarge", dataclasses.replace(instances.INSTANCES["p5.48xlarge"], efa_interfaces=0)
+    )
+    run = run_bad_config(with_change(lambda c: group(c).update(efa=True)), preview=preview)
+    message = str(run.error)
+    assert "nodeGroups[0]: efa: true needs an EFA-capable instance type; p5.48xlarge has no EFA interface" in message
+    assert run.registrations == []
+
+
+def test_nim_needs_the_ngc_api_key():
+    config = with_change(
+        lambda c: model(c, 1).update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4"})
+    )
+    run = run_bad_config(config, secrets={"hfToken": "hf_x"})
+    assert "gpu-inference:ngcApiKey: required by engine nim (models[1])" in str(run.error)
+    assert run.registrations == []

@@ -35,7 +35,7 @@ def test_dev_serves_both_llamas_at_32k_on_one_p5(preview):
     assert sorted(models) == ["llama-3-1-70b", "llama-3-1-8b"]
     assert {m["maxModelLen"] for m in models.values()} == {32768}
     assert run.outputs["nodeGroups"] == {
-        "h100": {"instanceType": "p5.48xlarge", "gpu": "H100-80GB", "nodes": 1, "minNodes": 0, "maxNodes": 1}
+        "h100": {"instanceType": "p5.48xlarge", "gpu": "H100-80GB", "nodes": 1, "minNodes": 0, "maxNodes": 1, "efa": False}
     }
     assert models["llama-3-1-70b"]["tensorParallelSize"] > 1
     assert run.outputs["clusterName"] == "gpu-inference-dev"

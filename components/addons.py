@@ -1,0 +1,152 @@
+"""Cluster add-ons installed only when the plan needs them, each a pinned Helm chart.
+
+- ``LeaderWorkerSetController``: the LeaderWorkerSet CRD, controller and webhook (kubernetes-sigs/lws,
+  chart ``oci://registry.k8s.io/lws/charts/lws``), when some model spans nodes. LeaderWorkerSet
+  objects depend on it: the API server rejects them before the CRD exists.
+- ``EfaEnablement``: the AWS EFA device plugin (chart ``aws-efa-k8s-device-plugin`` from
+  https://aws.github.io/eks-charts), which advertises ``vpc.amazonaws.com/efa`` on the nodes of the
+  EFA node groups only, tolerating the GPU taint (with the chart's default tolerations it never
+  lands on a tainted GPU node and every multi-node pod stays Pending).
+- ``KaiScheduler``: NVIDIA KAI Scheduler (chart ``oci://ghcr.io/nvidia/kai-scheduler/kai-scheduler``)
+  and the queues the config names, under one parent queue, when ``cluster.scheduling.install`` is
+  true. Without ``install`` the stack only labels pods for a KAI that the platform runs already.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.labels import NODE_GROUP_LABEL, gpu_toleration
+
+LWS_CHART = "oci://registry.k8s.io/lws/charts/lws"
+LWS_CHART_VERSION = "0.8.0"  # the release the LWS installation guide pins (app v0.8.0)
+LWS_NAMESPACE = "lws-system"
+
+EFA_CHART = "aws-efa-k8s-device-plugin"
+EFA_CHART_VERSION = "v0.5.20"  # eks-charts; the chart's versions carry the "v"
+EFA_CHART_REPO = "https://aws.github.io/eks-charts"
+EFA_NAMESPACE = "kube-system"
+
+KAI_CHART = "oci://ghcr.io/nvidia/kai-scheduler/kai-scheduler"
+KAI_CHART_VERSION = "v0.9.3"
+KAI_NAMESPACE = "kai-scheduler"
+KAI_QUEUE_API_VERSION = "scheduling.run.ai/v2"
+KAI_PARENT_QUEUE = "gpu-inference"
+
+
+@dataclass
+class AddonArgs:
+    provider: k8s.Provider
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class LeaderWorkerSetController(pulumi.ComponentResource):
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: AddonArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-inference:components:LeaderWorkerSetController", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="lws",
+            chart=LWS_CHART,
+            version=LWS_CHART_VERSION,
+            namespace=LWS_NAMESPACE,
+            create_namespace=True,
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
+        )
+        self.register_outputs({"chartVersion": LWS_CHART_VERSION})
+
+
+def efa_chart_values(node_groups: Sequence[str]) -> dict[str, Any]:
+    """The plugin on the EFA node groups only (the chart's affinity takes label keys and values),
+    tolerating the GPU taint."""
+    return {
+        "supportedInstanceLabels": {"keys": [NODE_GROUP_LABEL], "values": sorted(node_groups)},
+        "tolerations": [gpu_toleration()],
+    }
+
+
+@dataclass
+class EfaEnablementArgs(AddonArgs):
+    node_groups: list[str] = field(default_factory=list)
+
+
+class EfaEnablement(pulumi.ComponentResource):
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: EfaEnablementArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-inference:components:EfaEnablement", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=EFA_CHART,
+            chart=EFA_CHART,
+            version=EFA_CHART_VERSION,
+            repository_opts={"repo": EFA_CHART_REPO},
+            namespace=EFA_NAMESPACE,
+            values=efa_chart_values(args.node_groups),
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
+        )
+        self.register_outputs({"chartVersion": EFA_CHART_VERSION})
+
+
+def queue_spec(parent: Optional[str]) -> dict[str, Any]:
+    """A KAI queue with no quota of its own (-1: unlimited), sharing over-quota equally."""
+    unlimited = {"quota": -1, "limit": -1, "overQuotaWeight": 1}
+    spec: dict[str, Any] = {"resources": {"cpu": dict(unlimited), "gpu": dict(unlimited), "memory": dict(unlimited)}}
+    if parent:
+        spec["parentQueue"] = parent
+    return spec
+
+
+@dataclass
+class KaiSchedulerArgs(AddonArgs):
+    queues: list[str] = field(default_factory=list)
+
+
+class KaiScheduler(pulumi.ComponentResource):
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: KaiSchedulerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-inference:components:KaiScheduler", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            name,
+            name="kai-scheduler",
+            chart=KAI_CHART,
+            version=KAI_CHART_VERSION,
+            namespace=KAI_NAMESPACE,
+            create_namespace=True,
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
+        )
+        self.queues: list[k8s.apiextensions.CustomResource] = []
+        queue_opts = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release])
+        parent = k8s.apiextensions.CustomResource(
+            f"{name}-queue-{KAI_PARENT_QUEUE}",
+            api_version=KAI_QUEUE_API_VERSION,
+            kind="Queue",
+            metadata={"name": KAI_PARENT_QUEUE},
+            spec=queue_spec(None),
+            opts=queue_opts,
+        )
+        self.queues.append(parent)
+        for queue in sorted(set(args.queues) - {KAI_PARENT_QUEUE}):
+            self.queues.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-queue-{queue}",
+                    api_version=KAI_QUEUE_API_VERSION,
+                    kind="Queue",
+                    metadata={"name": queue},
+                    spec=queue_spec(KAI_PARENT_QUEUE),
+                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release, parent]),
+                )
+            )
+        self.register_outputs({"chartVersion": KAI_CHART_VERSION})
