@@ -1186,6 +1186,15 @@ def check_helm_release(props: dict, versions: Iterable[str] = SUPPORTED_VERSIONS
     return out.items
 
 
+def has_bundled_schema(kind: str, api_version: str, version: str) -> bool:
+    """Whether kubernetes-validate ships a schema for the kind (custom resources: no)."""
+    try:
+        kv_utils.schema_contents(f"{schemas(version).directory}/{schema_file(kind, api_version)}", version)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def validate_with_kubernetes_validate(obj: dict, version: str) -> Optional[str]:
     """The package's own entry point (re-reads the schema per call): for cross-checking SchemaSet."""
     try:
