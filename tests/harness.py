@@ -477,7 +477,7 @@ def check_servers(run: Run) -> list[str]:
             if lws.get("restartPolicy") != "RecreateGroupOnPodRestart":
                 problems.append(f"{name}: restartPolicy {lws.get('restartPolicy')!r}: one failed pod must recreate the group")
             rollout = workload.spec.get("rolloutStrategy", {}).get("rollingUpdateConfiguration", {})
-            if str(rollout.get("maxSurge", "")) not in ("0", "0%"):
+            if rollout.get("maxSurge") not in (0, "0", "0%"):
                 problems.append(f"{name}: rollout surges (needs spare GPUs)")
             worker = pod_container(workload.templates["worker"])
             script = " ".join(worker.get("command", []))

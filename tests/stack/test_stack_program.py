@@ -16,7 +16,7 @@ from tests.harness import (
 )
 from stack.mockrun import Unknown
 
-STACKS = ["dev", "prod"]
+STACKS = ["dev", "prod", "multinode"]
 MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
 
 

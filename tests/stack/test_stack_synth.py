@@ -15,7 +15,7 @@ def tree(path):
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "multinode"])
 def test_two_runs_write_identical_files(tmp_path, stack, capsys):
     first = synth(stack, tmp_path / "a")
     synth(stack, tmp_path / "b")
