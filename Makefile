@@ -1,13 +1,17 @@
 # make synth [STACK=dev]   what `pulumi preview -s $(STACK)` would declare, under mocks -> build/$(STACK)/
 # make test                the tests (mocks, no cloud account, no Pulumi CLI)
-# make install             the virtualenv both use (.venv), reinstalled when requirements change
+# make verify              every rendered object of every stack against Kubernetes schemas, API-server rules, AWS models
+# make verify-vllm         the rendered `vllm serve` lines through the real vLLM (CPU build, its own venv)
+# make install             the virtualenv the above use (.venv), reinstalled when requirements change
+# make policy-venv         the policy pack's own virtualenv (pulumi-policy pins protobuf/grpcio)
 
 STACK ?= dev
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+POLICY_STAMP := policy/venv/.installed
 
-.PHONY: install synth test clean
+.PHONY: install synth test verify verify-vllm policy-venv clean
 
 install: $(STAMP)
 
@@ -21,6 +25,16 @@ synth: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
+
+verify: $(STAMP)
+	$(VENV)/bin/python -m verify
+
+policy-venv: $(POLICY_STAMP)
+
+$(POLICY_STAMP): policy/requirements.txt
+	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
+	policy/venv/bin/pip install --disable-pip-version-check -q -r policy/requirements.txt
+	touch $(POLICY_STAMP)
 
 clean:
 	rm -rf build
