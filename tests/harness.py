@@ -473,7 +473,7 @@ def check_servers(run: Run) -> list[str]:
         if multi_node:
             lws = workload.spec["leaderWorkerTemplate"]
             if int(lws["size"]) != plan["pipeline_parallel_size"] or int(lws["size"]) != plan["pods"]:
-                problems.append(f"{name}: group size {lws['size']} != PP={plan['pipeline_parallel_size']} (one pod per stage)")
+                problems.append(f"{name}: group size {int(lws['size'])} != PP={plan['pipeline_parallel_size']} (one pod per stage)")
             if lws.get("restartPolicy") != "RecreateGroupOnPodRestart":
                 problems.append(f"{name}: restartPolicy {lws.get('restartPolicy')!r}: one failed pod must recreate the group")
             rollout = workload.spec.get("rolloutStrategy", {}).get("rollingUpdateConfiguration", {})

@@ -109,3 +109,109 @@ def test_leaked_token_is_caught(monkeypatch):
 
     monkeypatch.setattr(vllm_model, "deployment_spec", leak)
     assert "secret hfToken appears unmasked in the inputs of kubernetes:apps/v1:Deployment" in violations()
+
+
+# --- multi-node, EFA, NIM, KAI ------------------------------------------------------------------
+
+import components.addons as addons  # noqa: E402
+import components.nim_model as nim_model  # noqa: E402
+
+
+def multinode_violations(preview=False):
+    run = run_config(stack_config("multinode"), preview=preview)
+    return "\n".join(check_invariants(run))
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+def test_multinode_pods_without_efa_are_caught(monkeypatch, preview):
+    monkeypatch.setattr(vllm_model, "with_efa", lambda resources, instance: resources)
+    found = multinode_violations(preview)
+    assert "llama-3-1-405b (leader): EFA requests/limits" in found
+    assert "llama-3-1-405b (worker): EFA requests/limits" in found
+
+
+def test_nccl_without_efa_provider_is_caught(monkeypatch):
+    monkeypatch.setattr(vllm_model, "efa_env", lambda: [])
+    assert "FI_PROVIDER is not 'efa' on a multi-node pod" in multinode_violations()
+
+
+def test_group_restart_policy_is_caught(monkeypatch):
+    monkeypatch.setattr(vllm_model, "LWS_RESTART_POLICY", "None")
+    assert "restartPolicy 'None': one failed pod must recreate the group" in multinode_violations()
+
+
+def test_seed_recipe_group_of_one_plus_pp_is_caught(monkeypatch):
+    """The public examples' mistake: a group of 1 leader + PP workers for --pipeline-parallel-size PP."""
+    original = vllm_model.leader_worker_set_spec
+
+    def one_plus_pp(*args, **kwargs):
+        spec = original(*args, **kwargs)
+        spec["leaderWorkerTemplate"]["size"] += 1
+        return spec
+
+    monkeypatch.setattr(vllm_model, "leader_worker_set_spec", one_plus_pp)
+    assert "group size 3 != PP=2" in multinode_violations()
+
+
+def test_service_selecting_workers_is_caught(monkeypatch):
+    monkeypatch.setattr(vllm_model, "service_selector", lambda model: vllm_model.selector_labels(model.name))
+    assert "Service selects workers too" in multinode_violations()
+
+
+def test_network_policy_blocking_the_group_is_caught(monkeypatch):
+    original = vllm_model.network_policy_spec
+    monkeypatch.setattr(
+        vllm_model, "network_policy_spec", lambda name, clients, intra_group=False, pod_labels=None: original(name, clients)
+    )
+    assert "NetworkPolicy blocks Ray/NCCL between the pods of a group" in multinode_violations()
+
+
+def test_unawaited_leader_worker_set_is_caught(monkeypatch):
+    monkeypatch.setattr(vllm_model, "await_annotations", lambda timeout, multi, replicas: {"pulumi.com/timeoutSeconds": str(timeout)})
+    assert "pulumi up does not wait for the LeaderWorkerSet's groups" in multinode_violations()
+
+
+def test_efa_plugin_on_the_wrong_nodes_or_untolerated_is_caught(monkeypatch):
+    monkeypatch.setattr(addons, "efa_chart_values", lambda groups: {"supportedInstanceLabels": {"keys": [], "values": []}})
+    found = multinode_violations()
+    assert "EFA device plugin affinity wrong for node group h100-efa" in found
+    assert "EFA device plugin does not tolerate the GPU taint" in found
+
+
+def test_kai_without_scheduler_name_is_caught(monkeypatch):
+    original = vllm_model.pod_template
+
+    def default_scheduler(*args, **kwargs):
+        template = original(*args, **kwargs)
+        template["spec"].pop("schedulerName", None)
+        return template
+
+    monkeypatch.setattr(vllm_model, "pod_template", default_scheduler)
+    assert "scheduler kai but schedulerName None" in multinode_violations()
+
+
+def test_seed_recipe_nim_tp_size_is_caught(monkeypatch):
+    original = nim_model.nim_env
+
+    def seed(model, secret):
+        return [
+            {"name": "NIM_TP_SIZE", "value": e["value"]} if e["name"] == "NIM_TENSOR_PARALLEL_SIZE" else e
+            for e in original(model, secret)
+        ]
+
+    monkeypatch.setattr(nim_model, "nim_env", seed)
+    config = stack_config("dev")
+    config["gpu-inference:models"][1].update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4"})
+    found = "\n".join(check_invariants(run_config(config)))
+    assert "NIM_TENSOR_PARALLEL_SIZE is None" in found and "NIM_TP_SIZE is not a NIM variable" in found
+
+
+def test_leaked_ngc_key_is_caught(monkeypatch):
+    from tests.harness import NGC_API_KEY
+
+    original = nim_model.nim_env
+    monkeypatch.setattr(nim_model, "nim_env", lambda model, secret: [*original(model, secret), {"name": "KEY", "value": NGC_API_KEY}])
+    config = stack_config("dev")
+    config["gpu-inference:models"][1].update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4"})
+    found = "\n".join(check_invariants(run_config(config)))
+    assert "secret ngcApiKey appears unmasked in the inputs of kubernetes:apps/v1:Deployment" in found

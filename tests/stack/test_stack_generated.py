@@ -3,7 +3,7 @@ every rejected one is a RunError naming config fields, with nothing registered."
 
 import pulumi
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sizing.gpus import GPUS
@@ -16,9 +16,14 @@ from tests.harness import (
     deployments,
     node_group_registrations,
     run_config,
+    workloads,
 )
 
-CATALOG = ["llama-3.1-8b", "llama-3.1-70b", "mistral-7b-v0.1", "qwen2.5-7b", "qwen2.5-32b", "mixtral-8x7b", "gemma-2-27b", "phi-3-medium"]
+CATALOG = [
+    "llama-3.1-8b", "llama-3.1-70b", "mistral-7b-v0.1", "qwen2.5-7b", "qwen2.5-32b", "mixtral-8x7b", "gemma-2-27b",
+    "phi-3-medium", "llama-3.1-405b",
+]
+NGC = "nvapi-GENERATED_do_not_leak_55"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: kube-SECRET-token-42\n"
 
 
@@ -60,8 +65,21 @@ def configs(draw):
         }
         if draw(st.booleans()):
             m["nodeGroup"] = draw(st.sampled_from([g["name"] for g in groups]))
+        engine = draw(st.sampled_from(["vllm", "vllm", "vllm", "nim"]))
+        if engine == "nim":
+            m["engine"] = "nim"
+            m["nim"] = {"image": "nvcr.io/nim/meta/model:1.8.4"}
+            if draw(st.booleans()):
+                m["nim"]["profileTensorParallelSizes"] = draw(st.lists(st.sampled_from([1, 2, 4, 8]), min_size=1, max_size=3, unique=True))
+            if draw(st.booleans()):
+                m["nim"]["cache"] = {"type": "pvc", "claimName": "nim-cache"}
+        else:
+            if draw(st.booleans()):
+                m["source"] = {"type": "volume", "claimName": "weights", "path": f"models/{m['model']}"}
+            if draw(st.booleans()):
+                m["image"] = "acme/vllm-openai-efa:v0.32.0"  # an image with the EFA userspace
         if draw(st.booleans()):
-            m["source"] = {"type": "volume", "claimName": "weights", "path": f"models/{m['model']}"}
+            m["scheduling"] = draw(st.sampled_from([{"scheduler": "default"}, {"scheduler": "kai", "queue": "team-a"}]))
         models.append(m)
     cluster_kind = draw(st.sampled_from(["create", "network-stack", "platform-stack", "kubeconfig"]))
     if cluster_kind == "create":
@@ -73,6 +91,9 @@ def configs(draw):
     else:
         cluster = {"existing": {"source": "kubeconfig", "clusterName": "team", "subnetIds": ["subnet-9"]}}
     cluster["clientNamespaces"] = draw(st.lists(st.sampled_from(["apps", "gateway", "batch"]), unique=True, max_size=2))
+    cluster["scheduling"] = draw(
+        st.sampled_from([{}, {"scheduler": "kai", "queue": "inference"}, {"scheduler": "kai", "queue": "inference", "install": True}])
+    )
     return {"gpu-inference:cluster": cluster, "gpu-inference:nodeGroups": groups, "gpu-inference:models": models}
 
 
@@ -80,12 +101,32 @@ NETWORK = {"acme/network/dev": {"vpcId": "vpc-net", "privateSubnetIds": ["subnet
 
 
 def run(config, preview):
-    secrets = {"hfToken": "hf_TESTTOKEN_do_not_leak_0123456789", "kubeconfig": KUBECONFIG}
+    secrets = {"hfToken": "hf_TESTTOKEN_do_not_leak_0123456789", "kubeconfig": KUBECONFIG, "ngcApiKey": NGC}
     return run_config(config, preview=preview, secrets=secrets, stack_references=NETWORK, capture_errors=True)
+
+
+MULTI_NODE = {
+    "gpu-inference:cluster": {
+        "create": {"name": "gen", "vpcId": "vpc-1", "subnetIds": ["subnet-1"]},
+        "scheduling": {"scheduler": "kai", "queue": "inference", "install": True},
+    },
+    "gpu-inference:nodeGroups": [
+        {"name": "g0", "gpu": "A100-80GB", "maxNodes": 4, "efa": True, "capacityType": "ON_DEMAND"},
+        {"name": "g1", "instanceType": "p5.48xlarge", "maxNodes": 1},
+    ],
+    "gpu-inference:models": [
+        {"name": "m0", "model": "llama-3.1-405b", "maxModelLen": 8192, "image": "acme/vllm-openai-efa:v0.32.0",
+         "nodeGroup": "g0", "source": {"type": "volume", "claimName": "weights", "path": "models/405b"}},
+        {"name": "m1", "model": "llama-3.1-8b", "maxModelLen": 8192, "engine": "nim", "nodeGroup": "g1",
+         "nim": {"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4", "profileTensorParallelSizes": [2]}},
+    ],
+}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(config=configs(), preview=st.booleans())
+@example(config=MULTI_NODE, preview=False)
+@example(config=MULTI_NODE, preview=True)
 def test_generated_configs(config, preview):
     result = run(config, preview)
     if result.error is not None:
@@ -93,10 +134,21 @@ def test_generated_configs(config, preview):
         assert str(result.error).startswith("invalid stack configuration:")
         assert result.registrations == []
         return
-    secrets = {"hfToken": "hf_TESTTOKEN_do_not_leak_0123456789", "kubeconfig": "kube-SECRET-token-42"}
+    secrets = {"hfToken": "hf_TESTTOKEN_do_not_leak_0123456789", "kubeconfig": "kube-SECRET-token-42", "ngcApiKey": NGC}
     assert check_invariants(result, secrets) == []
     assert sorted(node_group_registrations(result)) == sorted(g["name"] for g in config["gpu-inference:nodeGroups"])
-    assert sorted(deployments(result)) == sorted(m["name"] for m in config["gpu-inference:models"])
+    assert sorted(workloads(result)) == sorted(m["name"] for m in config["gpu-inference:models"])
+    TOPOLOGIES.update((m["engine"], m["topology"]) for m in result.outputs["plan"]["models"])
+
+
+TOPOLOGIES: set = set()
+
+
+def test_generated_configs_reach_every_engine_and_topology():
+    """Run after test_generated_configs (file order): the generator is not stuck on one kind."""
+    if not TOPOLOGIES:
+        pytest.skip("run together with test_generated_configs")
+    assert {("vllm", "deployment"), ("vllm", "leaderWorkerSet"), ("nim", "deployment")} <= TOPOLOGIES
 
 
 def _config(groups, models, cluster=None):
