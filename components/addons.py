@@ -21,6 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.labels import NODE_GROUP_LABEL, gpu_toleration
+from stack.config import KAI_PARENT_QUEUE
 
 LWS_CHART = "oci://registry.k8s.io/lws/charts/lws"
 LWS_CHART_VERSION = "0.8.0"  # the release the LWS installation guide pins (app v0.8.0)
@@ -35,7 +36,6 @@ KAI_CHART = "oci://ghcr.io/nvidia/kai-scheduler/kai-scheduler"
 KAI_CHART_VERSION = "v0.9.3"
 KAI_NAMESPACE = "kai-scheduler"
 KAI_QUEUE_API_VERSION = "scheduling.run.ai/v2"
-KAI_PARENT_QUEUE = "gpu-inference"
 
 
 @dataclass

@@ -143,6 +143,7 @@ class ExistingCluster(_Model):
 # --- scheduling --------------------------------------------------------------------------------
 
 KAI_SCHEDULER_NAME = "kai-scheduler"
+KAI_PARENT_QUEUE = "gpu-inference"  # created with install: true; the configured queues are its leaves
 
 
 class ModelScheduling(_Model):
@@ -281,6 +282,11 @@ class NodeGroupConfig(_Model):
             raise ValueError(
                 f"efa: true needs an EFA-capable instance type; {self.instance.name} has no EFA interface "
                 f"(EFA-capable: {', '.join(n for n, it in INSTANCES.items() if it.efa_interfaces)})"
+            )
+        if self.efa and self.subnet_ids is not None and len(self.subnet_ids) != 1:
+            raise ValueError(
+                f"efa: true launches into a cluster placement group, which lives in one Availability Zone: give one "
+                f"subnet in subnetIds, not {len(self.subnet_ids)}"
             )
         return self
 
@@ -599,6 +605,16 @@ def _cross_checks(config: StackConfig) -> list[str]:
                 f"models[{i}].nodeGroup: {model.node_group!r} is not a node group; "
                 f"configured node groups are {', '.join(group_names)}"
             )
+    scheduling = config.cluster.scheduling
+    if scheduling.install:
+        queues = [("cluster.scheduling.queue", scheduling.queue)] + [
+            (f"models[{i}].scheduling.queue", m.scheduling.queue) for i, m in enumerate(config.models) if m.scheduling
+        ]
+        for path, queue in queues:
+            if queue == KAI_PARENT_QUEUE:
+                problems.append(
+                    f"{path}: {queue!r} is the parent queue install: true creates; pods go to leaf queues: use another name"
+                )
     if config.cluster.existing is not None and config.cluster.existing.source == "kubeconfig":
         if not config.cluster.existing.subnet_ids:
             problems.append(

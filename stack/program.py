@@ -77,6 +77,13 @@ def load() -> Loaded:
              "and its model from NGC with it (pulumi config set --secret ngcApiKey nvapi-...)"]
         )
     placement = place(stack_config)
+    for group in stack_config.node_groups:
+        if group.efa and group.subnet_ids is None:
+            pulumi.log.warn(
+                f"nodeGroups {group.name!r}: efa is on and the group launches in the cluster's subnets; a cluster "
+                "placement group lives in one Availability Zone, so give the group one subnet (subnetIds) or "
+                "instances outside that zone will fail to launch"
+            )
     hf_token = config.get_secret("hfToken")
     vllm_downloads = [m for m in placement.models if m.engine == "vllm" and isinstance(m.config.source, HuggingFaceSource)]
     if hf_token is None and vllm_downloads:

@@ -187,6 +187,14 @@ CASES = {
         lambda c: model(c, 1).update(engine="nim"),
         ["models[1]: engine nim needs nim"],
     ),
+    "efa group across zones": (
+        lambda c: group(c).update(instanceType="p5.48xlarge", efa=True, subnetIds=["subnet-1", "subnet-2"]),
+        ["nodeGroups[0]: efa: true launches into a cluster placement group, which lives in one Availability Zone"],
+    ),
+    "kai queue named like the parent queue": (
+        lambda c: c["gpu-inference:cluster"].update(scheduling={"scheduler": "kai", "queue": "gpu-inference", "install": True}),
+        ["cluster.scheduling.queue: 'gpu-inference' is the parent queue install: true creates"],
+    ),
     "kai without a queue": (
         lambda c: c["gpu-inference:cluster"].update(scheduling={"scheduler": "kai"}),
         ["cluster.scheduling: scheduler kai needs queue"],

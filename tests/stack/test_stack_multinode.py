@@ -192,3 +192,11 @@ def test_outputs_of_a_multinode_stack_parse_for_consumers():
     endpoint = outputs.models["llama-3-1-405b"]
     assert endpoint.url == "http://llama-3-1-405b.inference.svc.cluster.local:8000/v1"
     assert endpoint.gpus == 16 and endpoint.nodes_per_replica == 2 and outputs.node_groups["h100-efa"].efa
+
+
+def test_efa_group_in_the_clusters_subnets_is_warned_about():
+    config = stack_config("multinode")
+    del config["gpu-inference:nodeGroups"][0]["subnetIds"]
+    run = run_config(config, preview=True)
+    assert any("a cluster placement group lives in one Availability Zone" in message for _, message in run.logs)
+    assert not any("Availability Zone" in message for _, message in run_stack("multinode", True).logs)
