@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,7 +26,10 @@ ROOT = install.ROOT
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 ENGINE_CHECK_SUBSTITUTIONS = [
     "model reference -> a directory holding only the model's config.json (no weights or tokenizer here)",
+    "--distributed-executor-backend ray -> mp, only on lines that have it (multi-node LeaderWorkerSet leaders): "
+    "Ray is in the vllm-openai image but not in .venv-vllm, and vLLM's engine config only checks it imports",
 ]
+RAY_SUBSTITUTION = "--distributed-executor-backend ray -> mp (Ray not installed here; vLLM only checks it imports)"
 DEFAULT_WORK = ROOT / "build" / "vllm-check"
 
 
@@ -39,6 +42,7 @@ class Case:
     expect_error: Optional[str] = None  # for the self-test cases: a substring of vLLM's message
     command: Optional[ServeCommand] = None
     config_source: str = ""
+    substitutions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,7 +91,11 @@ def vllm_env(work: Path, tmp: Path) -> dict[str, str]:
 def case_for(command: ServeCommand, build_dir: Path) -> Case:
     config, source = model_config_for(command, build_dir)
     env = {k: v for k, v in command.env.items() if k.startswith("VLLM_")}
-    return Case(command.where, list(command.argv), config, env, command=command, config_source=source)
+    argv, made = list(command.argv), []
+    if flag_value(argv, "--distributed-executor-backend") == "ray":
+        argv = replace_flag(argv, "--distributed-executor-backend", "mp")
+        made.append(RAY_SUBSTITUTION)
+    return Case(command.where, argv, config, env, command=command, config_source=source, substitutions=made)
 
 
 def self_test_cases(base: Case) -> list[Case]:

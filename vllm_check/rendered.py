@@ -149,21 +149,61 @@ def _expand(text: str, env: dict[str, str], unresolved: list[str]) -> str:
     return _VAR.sub(sub, text)
 
 
-def _serve_from_script(script: str) -> Optional[list[str]]:
-    """The tokens of the last ``vllm serve`` in a shell script, up to the end of its command."""
-    joined = re.sub(r"\\\n", " ", script)
-    found = None
-    for line in joined.splitlines():
-        for match in re.finditer(r"(?:^|[;&|(\s])(?:exec\s+)?(vllm\s+serve\b.*)", line):
-            found = match.group(1)
-    if found is None:
-        return None
-    found = re.split(r"\s(?:&&|\|\||;|\|)\s|;\s*$|\s&\s*$", found)[0]
+_SAFE_PART = re.compile(
+    r"""shift(\s+\d+)?|[A-Za-z_][A-Za-z0-9_]*=("[^"`]*"|'[^']*'|[^\s;`'"]*)"""
+)
+
+
+def _expand_k8s(text: str, env: dict[str, str], unresolved: list[str]) -> str:
+    """Only Kubernetes' ``$(VAR)`` (the kubelet expands it in command/args before the shell runs)."""
+
+    def sub(match: re.Match) -> str:
+        if match.group(1) in env:
+            return env[match.group(1)]
+        unresolved.append(match.group(0))
+        return match.group(0)
+
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, text)
+
+
+def _serve_from_script(script: str, positional: list[str], env: dict[str, str]) -> tuple[Optional[list[str]], list[str]]:
+    """The arguments of the script's last ``vllm serve``, as the shell would pass them.
+
+    Runs, in bash with ``set -u`` and only the container's literal env, the script's plain variable
+    assignments and ``shift``s (nothing that runs a command: no ``$(...)``, no backticks) and
+    then its last ``vllm serve`` line with ``vllm`` defined as a function printing its arguments,
+    with the container's positional parameters (``bash -c SCRIPT $0 $1 ...``): quoting,
+    ``"$1"``, ``"$@"`` and variables expand exactly as they would in the pod.
+    Returns (tokens or None, problems).
+    """
+    lines = re.sub(r"\\\n", " ", script).splitlines()
+    serve_index = None
+    for i, line in enumerate(lines):
+        if re.search(r"(?:^|[;&|(\s])vllm\s+serve\b", line):
+            serve_index = i
+    if serve_index is None:
+        return None, []
+    kept = []
+    for line in lines[:serve_index]:
+        parts = [p.strip() for p in line.split(";") if p.strip()]
+        if parts and "$(" not in line and all(_SAFE_PART.fullmatch(p) for p in parts):
+            kept.append(line)
+    serve_line = re.sub(r"\bexec\s+(?=vllm\s+serve\b)", "", lines[serve_index])
+    program = "\n".join(
+        ["set -u", 'vllm() { printf "%s\\0" "$@"; exit 0; }', *kept, serve_line, "exit 3"]
+    )
+    import subprocess
+
     try:
-        tokens = shlex.split(found, comments=True)
-    except ValueError:
-        tokens = found.split()
-    return tokens
+        result = subprocess.run(
+            ["bash", "-c", program, *(positional or ["sh"])],
+            env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return None, [f"could not evaluate the script's vllm serve line: {error}"]
+    if result.returncode != 0:
+        return None, [f"evaluating the script's `vllm serve` line failed: {result.stderr.decode(errors='replace').strip()}"]
+    return result.stdout.decode().split("\0")[:-1], []
 
 
 def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[ServeCommand], list[Skipped]]:
@@ -185,11 +225,17 @@ def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[
                     serve = [_expand(t, env, unresolved) for t in tokens[i:]]
                     break
             if serve is None and tokens and tokens[0] in _SHELLS and "-c" in tokens:
-                script = tokens[tokens.index("-c") + 1] if tokens.index("-c") + 1 < len(tokens) else ""
-                script_tokens = _serve_from_script(script)
+                at = tokens.index("-c") + 1
+                script = tokens[at] if at < len(tokens) else ""
+                positional = [_expand(t, env, unresolved) for t in tokens[at + 1:]]
+                shell_env = {**env, **{e["name"]: f"<{e['name']} from valueFrom>" for e in container.get("env") or [] if "value" not in e}}
+                script_tokens, problems = _serve_from_script(_expand_k8s(script, env, unresolved), positional, shell_env)
+                if problems:
+                    skipped.append(Skipped(where, "; ".join(problems)))
+                    unresolved.extend(problems)
                 if script_tokens is not None:
                     source = "script"
-                    serve = [_expand(t, env, unresolved) for t in script_tokens]
+                    serve = ["vllm", *script_tokens]
             if serve is None:
                 skipped.append(Skipped(where, f"runs no `vllm serve` (image {container.get('image')}, command {' '.join(tokens)[:80]!r})"))
                 continue
