@@ -12,7 +12,9 @@ from tests.harness import (
     container,
     deployments,
     node_group_registrations,
+    run_config,
     run_stack,
+    stack_config,
 )
 from stack.mockrun import Unknown
 
@@ -98,16 +100,27 @@ def test_prod_capacity_block_group(preview):
 
 
 @pytest.mark.parametrize("preview", MODES)
+def test_adopted_cluster_subnets_come_from_the_platform_stack(preview):
+    """A group that names no subnets launches in the subnets the platform stack exports."""
+    config = stack_config("prod")
+    for group in config["gpu-inference:nodeGroups"]:
+        group.pop("subnetIds", None)
+        group["efa"] = False
+    run = run_config(config, preview=preview)
+    assert node_group_registrations(run)["h200-block"].inputs["subnetIds"] == [
+        "subnet-0c1d2e3f4a5b60011",
+        "subnet-0c1d2e3f4a5b60012",
+    ]
+
+
+@pytest.mark.parametrize("preview", MODES)
 def test_prod_adopts_the_platform_cluster_and_serves_70b_from_a_volume(preview):
     run = run_stack("prod", preview)
     assert not run.of_type("eks:index:Cluster")
     (reference,) = run.of_type("pulumi:pulumi:StackReference")
     assert reference.inputs["name"] == "acme/platform/prod"
     assert run.outputs["clusterName"] == "platform-prod"
-    assert node_group_registrations(run)["h100-reserved"].inputs["subnetIds"] == [
-        "subnet-0c1d2e3f4a5b60011",
-        "subnet-0c1d2e3f4a5b60012",
-    ]
+    assert node_group_registrations(run)["h100-reserved"].inputs["subnetIds"] == ["subnet-0c1d2e3f4a5b60011"]
     c = container(deployments(run)["llama-3-1-70b"])
     assert c["command"] == ["vllm", "serve", "/models/meta-llama/Llama-3.1-70B-Instruct"]
     assert {"name": "HF_HUB_OFFLINE", "value": "1"} in c["env"]
