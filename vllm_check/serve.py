@@ -250,6 +250,7 @@ class ServerRun:
     ready: bool = False
     ready_seconds: Optional[float] = None
     exit_code: Optional[int] = None
+    pid: Optional[int] = None  # the group/session leader
     error_lines: list[str] = field(default_factory=list)
     smoke: list[tuple[str, int, str]] = field(default_factory=list)  # (what, exit code, output)
     leftovers: list[str] = field(default_factory=list)
@@ -307,6 +308,7 @@ def run_server(
         log_file.flush()
         proc = subprocess.Popen(full, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=str(tmp), start_new_session=True)
+        run.pid = proc.pid
         try:
             deadline = time.monotonic() + ready_timeout
             while time.monotonic() < deadline:
