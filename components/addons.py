@@ -87,7 +87,7 @@ class EfaEnablement(pulumi.ComponentResource):
             name=EFA_CHART,
             chart=EFA_CHART,
             version=EFA_CHART_VERSION,
-            repository_opts={"repo": EFA_CHART_REPO},
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=EFA_CHART_REPO),
             namespace=EFA_NAMESPACE,
             values=efa_chart_values(args.node_groups),
             atomic=True,

@@ -128,8 +128,10 @@ class Cluster(pulumi.ComponentResource):
             capacity_type="ON_DEMAND",
             instance_types=[system.instance_type],
             disk_size=system.disk_size_gib,
-            scaling_config={"desired_size": system.min_nodes, "min_size": system.min_nodes, "max_size": system.max_nodes},
-            update_config={"max_unavailable": 1},
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=system.min_nodes, min_size=system.min_nodes, max_size=system.max_nodes
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={ROLE_LABEL: "system"},
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *attachments]),

@@ -90,7 +90,7 @@ class GpuEnablement(pulumi.ComponentResource):
             name=CHART,
             chart=CHART,
             version=CHART_VERSION,
-            repository_opts={"repo": CHART_REPO},
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=NAMESPACE,
             values=chart_values(args.node_groups),
             atomic=True,

@@ -43,21 +43,23 @@ def node_labels(group: NodeGroupPlacement) -> dict[str, str]:
     }
 
 
-def node_taints() -> list[dict[str, str]]:
+def node_taints() -> list[aws.eks.NodeGroupTaintArgs]:
     """``nvidia.com/gpu=true:NoSchedule``, in the EKS API's spelling."""
-    return [{"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT_EKS}]
+    return [aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT_EKS)]
 
 
-def efa_network_interfaces(count: int, security_group_ids: pulumi.Input[Sequence[str]]) -> list[dict[str, Any]]:
+def efa_network_interfaces(
+    count: int, security_group_ids: pulumi.Input[Sequence[str]]
+) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
     """One EFA interface per network card: device index 0 on card 0 (the primary), 1 elsewhere."""
     return [
-        {
-            "device_index": 0 if card == 0 else 1,
-            "network_card_index": card,
-            "interface_type": "efa",
-            "delete_on_termination": "true",
-            "security_groups": security_group_ids,
-        }
+        aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            device_index=0 if card == 0 else 1,
+            network_card_index=card,
+            interface_type="efa",
+            delete_on_termination="true",
+            security_groups=security_group_ids,
+        )
         for card in range(count)
     ]
 
@@ -109,23 +111,39 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 f"{name}-efa",
                 description=f"EFA traffic between the nodes of {group.name}",
                 vpc_id=cluster.vpc_config.vpc_id,
-                ingress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "self": True, "description": "EFA from the group"}],
+                ingress=[
+                    aws.ec2.SecurityGroupIngressArgs(
+                        protocol="-1", from_port=0, to_port=0, self=True, description="EFA from the group"
+                    )
+                ],
                 egress=[
-                    {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True, "description": "EFA to the group"},
-                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"], "description": "all egress"},
+                    aws.ec2.SecurityGroupEgressArgs(
+                        protocol="-1", from_port=0, to_port=0, self=True, description="EFA to the group"
+                    ),
+                    aws.ec2.SecurityGroupEgressArgs(
+                        protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"], description="all egress"
+                    ),
                 ],
                 tags=tags,
                 opts=child,
             )
             security_groups = pulumi.Output.all(cluster.vpc_config.cluster_security_group_id, efa_sg.id).apply(list)
             launch_template_args["network_interfaces"] = efa_network_interfaces(instance.efa_interfaces, security_groups)
-            launch_template_args["placement"] = {"group_name": self.placement_group.name}
+            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=self.placement_group.name)
         if config.capacity_reservation_id is not None:
-            launch_template_args["capacity_reservation_specification"] = {
-                "capacity_reservation_target": {"capacity_reservation_id": config.capacity_reservation_id}
-            }
+            launch_template_args["capacity_reservation_specification"] = (
+                aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                    capacity_reservation_target=(
+                        aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                            capacity_reservation_id=config.capacity_reservation_id
+                        )
+                    )
+                )
+            )
         if config.capacity_type == "CAPACITY_BLOCK":
-            launch_template_args["instance_market_options"] = {"market_type": "capacity-block"}
+            launch_template_args["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(
+                market_type="capacity-block"
+            )
 
         node_group_args: dict[str, Any] = {}
         if config.uses_launch_template:
@@ -133,26 +151,27 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 f"{name}-lt",
                 description=f"GPU node group {group.name} ({instance.name})",
                 block_device_mappings=[
-                    {
-                        "device_name": DATA_DEVICE[config.ami_type],
-                        "ebs": {
-                            "volume_size": config.disk_size_gib,
-                            "volume_type": "gp3",
-                            "encrypted": "true",
-                            "delete_on_termination": "true",
-                        },
-                    }
+                    aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                        device_name=DATA_DEVICE[config.ami_type],
+                        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                            volume_size=config.disk_size_gib,
+                            volume_type="gp3",
+                            encrypted="true",
+                            delete_on_termination="true",
+                        ),
+                    )
                 ],
-                metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 2, "http_endpoint": "enabled"},
+                metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                    http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
+                ),
                 update_default_version=True,
                 tags=tags,
                 opts=child,
                 **launch_template_args,
             )
-            node_group_args["launch_template"] = {
-                "id": self.launch_template.id,
-                "version": self.launch_template.latest_version.apply(str),
-            }
+            node_group_args["launch_template"] = aws.eks.NodeGroupLaunchTemplateArgs(
+                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
+            )
         else:
             node_group_args["disk_size"] = config.disk_size_gib
 
@@ -164,12 +183,10 @@ class GpuNodeGroup(pulumi.ComponentResource):
             ami_type=config.ami_type,
             capacity_type=config.capacity_type,
             instance_types=[instance.name],
-            scaling_config={
-                "desired_size": group.desired_nodes,
-                "min_size": config.min_nodes,
-                "max_size": config.max_nodes,
-            },
-            update_config={"max_unavailable": 1},
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=group.desired_nodes, min_size=config.min_nodes, max_size=config.max_nodes
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels=node_labels(group),
             taints=node_taints(),
             tags=tags,
