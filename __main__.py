@@ -20,7 +20,6 @@ from components.addons import (
     KaiSchedulerArgs,
     LeaderWorkerSetController,
 )
-from components.gpu_enablement import gfd_runs_on
 from components.nim_model import NimModel, NimModelArgs
 from components.labels import common_tags
 from stack.config import ConfigError
@@ -53,11 +52,11 @@ node_groups = {
     for group in placement.node_groups
 }
 
-gfd_groups = gfd_runs_on({group.name: group.config.ami_type for group in placement.node_groups})
+gfd_groups = placement.gfd_node_groups
 gpu_enablement = (
     GpuEnablement(
         "gpu-enablement",
-        GpuEnablementArgs(node_groups=sorted(gfd_groups), provider=cluster.provider, depends_on=cluster.ready),
+        GpuEnablementArgs(node_groups=gfd_groups, provider=cluster.provider, depends_on=cluster.ready),
     )
     if gfd_groups
     else None
@@ -79,17 +78,12 @@ efa = (
     if efa_groups
     else None
 )
-scheduling = config.cluster.scheduling
 kai = (
     KaiScheduler(
         "kai-scheduler",
-        KaiSchedulerArgs(
-            provider=cluster.provider,
-            depends_on=cluster.ready,
-            queues=sorted({m.scheduling.queue for m in placement.models if m.scheduling.kai} | {scheduling.queue}),
-        ),
+        KaiSchedulerArgs(provider=cluster.provider, depends_on=cluster.ready, queues=placement.kai_queues),
     )
-    if scheduling.install
+    if config.cluster.scheduling.install
     else None
 )
 
@@ -105,9 +99,7 @@ for model in placement.models:
         namespace=cluster.namespace.metadata["name"],
         provider=cluster.provider,
         gfd=model.node_group in gfd_groups,
-        client_namespaces=model.config.client_namespaces
-        if model.config.client_namespaces is not None
-        else config.cluster.client_namespaces,
+        client_namespaces=placement.client_namespaces(model),
         depends_on=depends_on,
     )
     if model.engine == "nim":

@@ -5,7 +5,7 @@ chart no node advertises ``nvidia.com/gpu`` and every server stays Pending. Bott
 nodes ship the plugin, so the chart is kept off them (two plugins would both register the
 resource); when every group is Bottlerocket the chart is not installed at all, and GPU feature
 discovery labels (``nvidia.com/gpu.count``, the refreshed ``nvidia.com/gpu.product``) then do not
-exist: servers must not require them (see ``gfd_runs_on``).
+exist: servers must not require them (see ``stack.placement.Placement.gfd_node_groups``).
 
 The chart's bundled node-feature-discovery worker tolerates ``nvidia.com/gpu=present`` with
 ``operator: Equal``, which never matches the EKS-style taint ``nvidia.com/gpu=true:NoSchedule``;
@@ -60,11 +60,6 @@ def chart_values(node_groups: Sequence[str]) -> dict[str, Any]:
             "worker": {"tolerations": [gpu_toleration()], "affinity": affinity},
         },
     }
-
-
-def gfd_runs_on(node_groups: dict[str, str]) -> set[str]:
-    """Node groups (name -> AMI type) where the chart, hence GFD, runs: the non-Bottlerocket ones."""
-    return {name for name, ami in node_groups.items() if not ami.startswith("BOTTLEROCKET")}
 
 
 @dataclass

@@ -46,12 +46,11 @@ class ModelPlacement:
     plan: Plan
     node_group: str
     hf_repo_id: Optional[str]
+    scheduling: ModelScheduling = ModelScheduling()
 
     @property
     def name(self) -> str:
         return self.config.name
-
-    scheduling: ModelScheduling = ModelScheduling()
 
     @property
     def pods(self) -> int:
@@ -128,6 +127,23 @@ class Placement:
     @property
     def efa_node_groups(self) -> list[str]:
         return [g.name for g in self.node_groups if g.config.efa]
+
+    @property
+    def gfd_node_groups(self) -> list[str]:
+        """Groups where the device-plugin chart, hence GPU feature discovery, runs: Bottlerocket
+        NVIDIA nodes ship their own plugin, so they get neither (nor GFD's labels)."""
+        return sorted(g.name for g in self.node_groups if not g.config.ami_type.startswith("BOTTLEROCKET"))
+
+    @property
+    def kai_queues(self) -> list[str]:
+        """Queues to create when the stack installs KAI Scheduler: the cluster's and the models'."""
+        queues = {m.scheduling.queue for m in self.models if m.scheduling.kai}
+        return sorted(queues | {self.config.cluster.scheduling.queue})
+
+    def client_namespaces(self, model: ModelPlacement) -> list[str]:
+        """Namespaces admitted to a model's port: its own list, else the cluster's."""
+        own = model.config.client_namespaces
+        return list(own if own is not None else self.config.cluster.client_namespaces)
 
     def to_dict(self) -> dict[str, Any]:
         return {
