@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.monotonic()
 
     t = time.monotonic()
-    install_seconds = install.ensure(log=lambda m: print(f"[install] {m}", flush=True))
+    try:
+        install_seconds = install.ensure(log=lambda m: print(f"[install] {m}", flush=True))
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        print(f"vllm_check FAILED: installing {install.VLLM_REQUIREMENT}: {error}")
+        return 1
     timings["install"] = round(time.monotonic() - t, 1)
     print(f"[install] .venv-vllm: {install.VLLM_REQUIREMENT} {'installed now' if install_seconds else 'already installed'}", flush=True)
 
@@ -90,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     self_tests = self_test_cases(base) if base is not None else []
     if base is None:
         failures.append("no rendered line to derive the self-test cases from (needs heads not divisible by 3)")
-    results, engine_timing = run_cases(cases + self_tests, work=work) if cases else ([], {})
+    try:
+        results, engine_timing = run_cases(cases + self_tests, work=work) if cases else ([], {})
+    except (RuntimeError, subprocess.TimeoutExpired) as error:
+        results, engine_timing = [], {}
+        failures.append(f"the vLLM runner process failed: {_short(str(error), 2000)}")
     timings["engine_checks"] = round(time.monotonic() - t, 1)
     print(f"[engine] {len(cases)} rendered line(s) + {len(self_tests)} self-test(s) in one vLLM process "
           f"({engine_timing.get('process_seconds')} s, import {engine_timing.get('import_seconds')} s); "
