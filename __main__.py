@@ -9,6 +9,8 @@ from components import (
     GpuEnablementArgs,
     GpuNodeGroup,
     GpuNodeGroupArgs,
+    SmokeTest,
+    SmokeTestArgs,
     VllmModel,
     VllmModelArgs,
 )
@@ -103,9 +105,20 @@ for model in placement.models:
         depends_on=depends_on,
     )
     if model.engine == "nim":
-        NimModel(model.name, NimModelArgs(ngc_api_key=loaded.ngc_api_key, **common))
+        served = NimModel(model.name, NimModelArgs(ngc_api_key=loaded.ngc_api_key, **common))
     else:
-        VllmModel(model.name, VllmModelArgs(hf_token=loaded.hf_token, **common))
+        served = VllmModel(model.name, VllmModelArgs(hf_token=loaded.hf_token, **common))
+    if model.config.replicas > 0:
+        SmokeTest(
+            f"{model.name}-smoke",
+            SmokeTestArgs(
+                model=model,
+                namespace=config.cluster.namespace,
+                provider=cluster.provider,
+                fingerprint=served.fingerprint,
+                depends_on=[served.workload, served.service],
+            ),
+        )
 
 # 3. Exports: the contract other teams read (stack/outputs.py).
 export_outputs(placement, cluster_name=cluster.name, kubeconfig=cluster.kubeconfig)

@@ -163,6 +163,7 @@ class NimModel(pulumi.ComponentResource):
 
     workload: k8s.apps.v1.Deployment
     service: k8s.core.v1.Service
+    fingerprint: dict[str, Any]  # what the server runs; its smoke test reruns when this changes
 
     def __init__(self, name: str, args: NimModelArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("gpu-inference:components:NimModel", name, None, opts)
@@ -195,10 +196,12 @@ class NimModel(pulumi.ComponentResource):
             opts=k8s_opts,
         )
         timeout = base.await_timeout_seconds(base.startup_seconds(model))
+        spec = nim_pod_spec(model, args.instance, gfd=args.gfd, ngc_secret=ngc_secret, pull_secret=pull_secret)
+        self.fingerprint = {"spec": spec}
         self.workload = k8s.apps.v1.Deployment(
             name,
             metadata=metadata(server, annotations=base.await_annotations(timeout, False, model.config.replicas)),
-            spec=nim_pod_spec(model, args.instance, gfd=args.gfd, ngc_secret=ngc_secret, pull_secret=pull_secret),
+            spec=spec,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,

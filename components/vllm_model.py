@@ -26,6 +26,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.smoke_test import smoke_labels
 from components.labels import (
     EFA_RESOURCE,
     GPU_COUNT_LABEL,
@@ -479,8 +480,9 @@ def service_selector(model: ModelPlacement) -> dict[str, str]:
 def network_policy_spec(
     name: str, client_namespaces: list[str], intra_group: bool = False, pod_labels: Optional[dict[str, str]] = None
 ) -> dict[str, Any]:
-    """Admit the server port only from the named namespaces (none named: admit nothing); a
-    multi-node model's pods also admit each other on every port (Ray, NCCL bootstrap)."""
+    """Admit the server port only from the named namespaces (none named: admit nothing) and from
+    the model's own smoke-test Job; a multi-node model's pods also admit each other on every
+    port (Ray, NCCL bootstrap)."""
     pods = pod_labels or selector_labels(name)
     ingress = []
     if client_namespaces:
@@ -500,6 +502,9 @@ def network_policy_spec(
         )
     if intra_group:
         ingress.append({"from": [{"podSelector": {"matchLabels": pods}}]})
+    ingress.append(
+        {"from": [{"podSelector": {"matchLabels": smoke_labels(name)}}], "ports": [{"protocol": "TCP", "port": PORT}]}
+    )
     return {"podSelector": {"matchLabels": pods}, "policyTypes": ["Ingress"], "ingress": ingress}
 
 
@@ -583,6 +588,7 @@ class VllmModel(pulumi.ComponentResource):
 
     workload: pulumi.CustomResource
     service: k8s.core.v1.Service
+    fingerprint: dict[str, Any]  # what the server runs; its smoke test reruns when this changes
 
     def __init__(self, name: str, args: VllmModelArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("gpu-inference:components:VllmModel", name, None, opts)
@@ -615,6 +621,7 @@ class VllmModel(pulumi.ComponentResource):
         annotations = await_annotations(timeout, model.multi_node, model.config.replicas)
         if model.multi_node:
             spec = leader_worker_set_spec(model, args.instance, gfd=args.gfd, image=image, hf_token_secret=secret_name)
+            self.fingerprint = {"image": image, "spec": spec}
             self.workload = k8s.apiextensions.CustomResource(
                 name,
                 api_version=LWS_API_VERSION,
@@ -625,6 +632,7 @@ class VllmModel(pulumi.ComponentResource):
             )
         else:
             spec = deployment_spec(model, args.instance, gfd=args.gfd, image=image, hf_token_secret=secret_name)
+            self.fingerprint = {"image": image, "spec": spec}
             self.workload = k8s.apps.v1.Deployment(
                 name,
                 metadata=metadata(server, annotations=annotations),

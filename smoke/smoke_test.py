@@ -3,9 +3,11 @@
 
     python smoke_test.py --base-url http://<svc>.<ns>.svc.cluster.local:8000/v1 --model <served-model-name>
                          [--timeout S] [--prompt-token-ids 1,2,3 | --prompt "..."] [--max-tokens N]
+                         [--health-path /health]
 
-1. Waits for ``GET <server>/health`` (the server root: ``--base-url`` without its trailing
-   ``/v1``) to answer 200, retrying every 2 s, for at most ``--timeout`` seconds.
+1. Waits for ``GET <server><health-path>`` (the server root is ``--base-url`` without its
+   trailing ``/v1``; vLLM answers ``/health``, NIM ``/v1/health/ready``) to answer 200,
+   retrying every 2 s, for at most ``--timeout`` seconds.
 2. Sends one ``POST <base-url>/completions`` with the prompt (text, or a list of token ids for a
    server started with ``--skip-tokenizer-init``), ``max_tokens``, ``temperature`` 0 and
    ``return_token_ids`` (vLLM returns the generated ids; other servers ignore it).
@@ -62,9 +64,10 @@ def _request(url: str, timeout: float, body: Optional[dict[str, Any]] = None) ->
         return error.code, error.read().decode("utf-8", "replace")
 
 
-def wait_healthy(base_url: str, deadline: float) -> float:
-    """Poll ``/health`` until 200 or the deadline; return the seconds waited."""
-    url = server_root(base_url) + "/health"
+def wait_healthy(base_url: str, deadline: float, health_path: str = "/health") -> float:
+    """Poll the health path (vLLM ``/health``, NIM ``/v1/health/ready``) until 200 or the
+    deadline; return the seconds waited."""
+    url = server_root(base_url) + health_path
     start = time.monotonic()
     last = "no answer yet"
     while True:
@@ -145,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     prompt.add_argument("--prompt-token-ids", type=parse_token_ids, help="comma-separated prompt token ids")
     prompt.add_argument("--prompt", help="prompt text (default: 'The capital of France is')")
     parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--health-path", default="/health", help="under the server root; NIM: /v1/health/ready")
     return parser
 
 
@@ -159,7 +163,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     deadline = time.monotonic() + args.timeout
     url = args.base_url.rstrip("/") + "/completions"
     try:
-        waited = wait_healthy(args.base_url, deadline)
+        waited = wait_healthy(args.base_url, deadline, args.health_path)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise SmokeFailure(f"no time left for the completion after {waited:.0f} s of health wait", EXIT_UNHEALTHY)

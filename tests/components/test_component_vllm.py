@@ -3,6 +3,7 @@
 import pytest
 
 from components import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
+from components.smoke_test import smoke_labels
 from components.vllm_model import (
     await_timeout_seconds,
     model_reference,
@@ -83,13 +84,15 @@ def test_awq_and_gptq_run_on_marlin_kernels():
     assert arg_value(server_args(placement(quantization="gptq")), "--quantization") == "gptq_marlin"
 
 
-def test_network_policy_admits_only_named_namespaces_on_the_server_port():
+def test_network_policy_admits_only_named_namespaces_and_the_smoke_test_on_the_server_port():
     spec = network_policy_spec("m", ["gateway", "apps"])
-    (rule,) = spec["ingress"]
-    selector = rule["from"][0]["namespaceSelector"]["matchExpressions"][0]
+    clients, smoke = spec["ingress"]
+    selector = clients["from"][0]["namespaceSelector"]["matchExpressions"][0]
     assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["apps", "gateway"]}
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
-    assert network_policy_spec("m", [])["ingress"] == []  # none named: nothing admitted
+    assert clients["ports"] == smoke["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert smoke["from"] == [{"podSelector": {"matchLabels": smoke_labels("m")}}]
+    (only_smoke,) = network_policy_spec("m", [])["ingress"]  # no namespace named: only the smoke test
+    assert "namespaceSelector" not in only_smoke["from"][0]
 
 
 def test_image_is_a_pinned_release_and_the_calibration_is_recorded():

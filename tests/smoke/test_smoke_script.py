@@ -30,7 +30,8 @@ GOOD = {
 class Fake:
     """A fake vLLM: ``health`` is a list of statuses for successive /health calls (last repeats)."""
 
-    def __init__(self, completion_status=200, completion_body=GOOD, health=(200,)):
+    def __init__(self, completion_status=200, completion_body=GOOD, health=(200,), health_path="/health"):
+        self.health_path = health_path
         self.completion_status = completion_status
         self.completion_body = completion_body
         self.health = list(health)
@@ -50,7 +51,7 @@ class Fake:
                 self.wfile.write(data)
 
             def do_GET(self):
-                if self.path == "/health":
+                if self.path == fake.health_path:
                     status = fake.health.pop(0) if len(fake.health) > 1 else fake.health[0]
                     self._send(status, b"")
                 else:
@@ -99,6 +100,15 @@ def test_success_with_token_ids(capsys):
     assert "tokens=3" in out and "finish_reason=length" in out
     body = fake.requests[0]["body"]
     assert body["prompt"] == [1, 2, 3] and body["max_tokens"] == 3 and body["model"] == MODEL
+
+
+def test_nim_health_path(capsys):
+    """NIM answers readiness on /v1/health/ready and has no /health: the Job passes the path."""
+    with Fake(health=(503, 200), health_path="/v1/health/ready") as fake:
+        code, out = run(fake, "--health-path", "/v1/health/ready", capsys=capsys)
+        assert code == 0, out
+        code, out = run(fake, "--timeout", "0.5", capsys=capsys)
+    assert code == smoke.EXIT_UNHEALTHY and "/health not healthy" in out
 
 
 def test_success_with_text(capsys):

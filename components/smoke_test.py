@@ -1,0 +1,131 @@
+"""The seed recipe's "verify" step, automated: one completion against each deployed server.
+
+Once Pulumi has seen the server become ready (the Deployment's or LeaderWorkerSet's await), a
+Job runs ``smoke/smoke_test.py`` (standard library only, mounted from a ConfigMap into a plain
+Python image) against the model's Service: it waits for the health endpoint, sends one
+``/v1/completions`` request and fails, printing the server's answer, when the answer is wrong.
+pulumi-kubernetes awaits a Job until it completes, so a server that is up but answers badly
+fails ``pulumi up`` instead of being discovered by the first user.
+
+The Job's name carries a hash of what it tests (the server's image and arguments), so a change
+to the server replaces the Job and the test runs again; an unchanged server keeps its Job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stack.outputs import service_url
+from stack.placement import ModelPlacement
+
+SCRIPT = Path(__file__).resolve().parents[1] / "smoke" / "smoke_test.py"
+SMOKE_IMAGE = "python:3.12.8-slim"
+SMOKE_COMPONENT = "smoke-test"
+SMOKE_TIMEOUT_SECONDS = 600
+HEALTH_PATHS = {"vllm": "/health", "nim": "/v1/health/ready"}
+
+
+def smoke_labels(server: str) -> dict[str, str]:
+    """The labels the server's NetworkPolicy admits the Job's pod by."""
+    return {"app.kubernetes.io/component": SMOKE_COMPONENT, "app.kubernetes.io/instance": server}
+
+
+def smoke_command(model: ModelPlacement, namespace: str) -> list[str]:
+    return [
+        "python", "-I", "/smoke/smoke_test.py",
+        "--base-url", service_url(model.name, namespace),
+        "--model", model.served_model_name,
+        "--timeout", str(SMOKE_TIMEOUT_SECONDS),
+        "--health-path", HEALTH_PATHS[model.engine],
+    ]
+
+
+def job_name(server: str, fingerprint: Any) -> str:
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{server}-smoke-{digest}"
+
+
+def job_spec(model: ModelPlacement, namespace: str, config_map: str) -> dict[str, Any]:
+    """One attempt, bounded in time; unprivileged, read-only, no service account token."""
+    return {
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": SMOKE_TIMEOUT_SECONDS + 60,
+        "template": {
+            "metadata": {"labels": smoke_labels(model.name)},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534},
+                "containers": [
+                    {
+                        "name": "smoke-test",
+                        "image": SMOKE_IMAGE,
+                        "command": smoke_command(model, namespace),
+                        "resources": {
+                            "requests": {"cpu": "50m", "memory": "64Mi"},
+                            "limits": {"memory": "128Mi"},
+                        },
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "privileged": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "volumeMounts": [{"name": "script", "mountPath": "/smoke", "readOnly": True}],
+                    }
+                ],
+                "volumes": [{"name": "script", "configMap": {"name": config_map}}],
+            },
+        },
+    }
+
+
+@dataclass
+class SmokeTestArgs:
+    """``model`` is the server's placement; ``namespace`` its namespace (a plain string: the
+    URL is part of the Job's immutable spec); ``fingerprint`` what the server runs (image and
+    arguments), so a changed server is tested again; ``depends_on`` its workload and Service."""
+
+    model: ModelPlacement
+    namespace: str
+    provider: k8s.Provider
+    fingerprint: Any
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class SmokeTest(pulumi.ComponentResource):
+    """A ConfigMap holding the smoke-test script and a Job running it once the server is ready."""
+
+    job: k8s.batch.v1.Job
+
+    def __init__(self, name: str, args: SmokeTestArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-inference:components:SmokeTest", name, None, opts)
+        server = args.model.name
+        labels = {**smoke_labels(server), "app.kubernetes.io/part-of": "gpu-inference"}
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-script",
+            metadata={"name": f"{server}-smoke-test", "namespace": args.namespace, "labels": labels},
+            data={"smoke_test.py": SCRIPT.read_text()},
+            opts=child,
+        )
+        self.job = k8s.batch.v1.Job(
+            name,
+            metadata={"name": job_name(server, args.fingerprint), "namespace": args.namespace, "labels": labels},
+            spec=job_spec(args.model, args.namespace, f"{server}-smoke-test"),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=[config_map, *args.depends_on],
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{SMOKE_TIMEOUT_SECONDS + 120}s"),
+                delete_before_replace=True,
+            ),
+        )
+        self.register_outputs({"job": self.job.metadata["name"]})
