@@ -1,7 +1,8 @@
 # make synth [STACK=dev]   what `pulumi preview -s $(STACK)` would declare, under mocks -> build/$(STACK)/
 # make test                the tests (mocks, no cloud account, no Pulumi CLI)
 # make verify              every rendered object of every stack against Kubernetes schemas, API-server rules, AWS models
-# make verify-vllm         the rendered `vllm serve` lines through the real vLLM (CPU build, its own venv)
+# make verify-vllm         the rendered `vllm serve` lines through the real vLLM (CPU build, its own venv),
+#                          a rendered TP=2 server started for real with the pod's /dev/shm, and the smoke test
 # make install             the virtualenv the above use (.venv), reinstalled when requirements change
 # make policy-venv         the policy pack's own virtualenv (pulumi-policy pins protobuf/grpcio)
 
@@ -11,7 +12,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 POLICY_STAMP := policy/venv/.installed
 
-.PHONY: install synth test verify verify-vllm policy-venv clean
+.PHONY: install synth test verify verify-vllm test-vllm policy-venv clean
 
 install: $(STAMP)
 
@@ -28,6 +29,12 @@ test: $(STAMP)
 
 verify: $(STAMP)
 	$(VENV)/bin/python -m verify
+
+verify-vllm: $(STAMP)
+	$(VENV)/bin/python -m vllm_check
+
+test-vllm: $(STAMP)
+	VLLM_CHECK=1 $(VENV)/bin/python -m pytest -q -m vllm tests/vllm_check
 
 policy-venv: $(POLICY_STAMP)
 
