@@ -20,6 +20,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.helm import pinned_release
 from components.labels import NODE_GROUP_LABEL, gpu_toleration
 from stack.config import KAI_PARENT_QUEUE
 
@@ -49,16 +50,16 @@ class LeaderWorkerSetController(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AddonArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("gpu-inference:components:LeaderWorkerSetController", name, None, opts)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name="lws",
+            parent=self,
+            provider=args.provider,
+            depends_on=args.depends_on,
+            release_name="lws",
             chart=LWS_CHART,
             version=LWS_CHART_VERSION,
             namespace=LWS_NAMESPACE,
             create_namespace=True,
-            atomic=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
         )
         self.register_outputs({"chartVersion": LWS_CHART_VERSION})
 
@@ -82,17 +83,17 @@ class EfaEnablement(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EfaEnablementArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("gpu-inference:components:EfaEnablement", name, None, opts)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name=EFA_CHART,
+            parent=self,
+            provider=args.provider,
+            depends_on=args.depends_on,
+            release_name=EFA_CHART,
             chart=EFA_CHART,
             version=EFA_CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=EFA_CHART_REPO),
+            repo=EFA_CHART_REPO,
             namespace=EFA_NAMESPACE,
             values=efa_chart_values(args.node_groups),
-            atomic=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
         )
         self.register_outputs({"chartVersion": EFA_CHART_VERSION})
 
@@ -116,37 +117,33 @@ class KaiScheduler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KaiSchedulerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("gpu-inference:components:KaiScheduler", name, None, opts)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name="kai-scheduler",
+            parent=self,
+            provider=args.provider,
+            depends_on=args.depends_on,
+            release_name="kai-scheduler",
             chart=KAI_CHART,
             version=KAI_CHART_VERSION,
             namespace=KAI_NAMESPACE,
             create_namespace=True,
-            atomic=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
         )
         self.queues: list[k8s.apiextensions.CustomResource] = []
         queue_opts = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release])
-        parent = k8s.apiextensions.CustomResource(
-            f"{name}-queue-{KAI_PARENT_QUEUE}",
+        parent = self._queue(name, KAI_PARENT_QUEUE, None, queue_opts)
+        self.queues.append(parent)
+        children = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release, parent])
+        for queue in sorted(set(args.queues) - {KAI_PARENT_QUEUE}):
+            self.queues.append(self._queue(name, queue, KAI_PARENT_QUEUE, children))
+        self.register_outputs({"chartVersion": KAI_CHART_VERSION})
+
+    @staticmethod
+    def _queue(name: str, queue: str, parent: Optional[str], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            f"{name}-queue-{queue}",
             api_version=KAI_QUEUE_API_VERSION,
             kind="Queue",
-            metadata={"name": KAI_PARENT_QUEUE},
-            spec=queue_spec(None),
-            opts=queue_opts,
+            metadata={"name": queue},
+            spec=queue_spec(parent),
+            opts=opts,
         )
-        self.queues.append(parent)
-        for queue in sorted(set(args.queues) - {KAI_PARENT_QUEUE}):
-            self.queues.append(
-                k8s.apiextensions.CustomResource(
-                    f"{name}-queue-{queue}",
-                    api_version=KAI_QUEUE_API_VERSION,
-                    kind="Queue",
-                    metadata={"name": queue},
-                    spec=queue_spec(KAI_PARENT_QUEUE),
-                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release, parent]),
-                )
-            )
-        self.register_outputs({"chartVersion": KAI_CHART_VERSION})

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.helm import pinned_release
 from components.labels import GPU_PRESENT_LABEL, NODE_GROUP_LABEL, gpu_toleration
 
 CHART = "nvidia-device-plugin"
@@ -80,16 +81,16 @@ class GpuEnablement(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuEnablementArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("gpu-inference:components:GpuEnablement", name, None, opts)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             name,
-            name=CHART,
+            parent=self,
+            provider=args.provider,
+            depends_on=args.depends_on,
+            release_name=CHART,
             chart=CHART,
             version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            repo=CHART_REPO,
             namespace=NAMESPACE,
             values=chart_values(args.node_groups),
-            atomic=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
         )
         self.register_outputs({"chartVersion": CHART_VERSION})

@@ -38,6 +38,7 @@ from components.labels import NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa:
 from components.vllm_model import load_seconds, shm_size_mib  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
 from stack.mockrun import Registration, Run, Secret, Unknown, load_stack_config, reveal, run_program  # noqa: E402
+from verify.invariants import expression_matches  # noqa: E402
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -179,24 +180,6 @@ def node_labels(run: Run, group: str) -> dict[str, str]:
         labels["nvidia.com/gpu.count"] = str(instance.gpus_per_node)
         labels["nvidia.com/gpu.product"] = instance.gpu.product_label
     return labels
-
-
-def expression_matches(expression: dict[str, Any], labels: dict[str, str]) -> bool:
-    key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
-    if operator == "In":
-        return labels.get(key) in values
-    if operator == "NotIn":
-        return labels.get(key) not in values
-    if operator == "Exists":
-        return key in labels
-    if operator == "DoesNotExist":
-        return key not in labels
-    if operator in ("Gt", "Lt"):
-        if key not in labels:
-            return False
-        node_value, bound = int(labels[key]), int(values[0])
-        return node_value > bound if operator == "Gt" else node_value < bound
-    return False  # the API server rejects the pod: it never lands anywhere
 
 
 def required_terms(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -36,7 +36,9 @@ def node_labels(props: dict) -> dict[str, str]:
     return labels
 
 
-def _expression_matches(expression: dict, labels: dict[str, str]) -> bool:
+def expression_matches(expression: dict, labels: dict[str, str]) -> bool:
+    """Whether a node with ``labels`` satisfies one node-selector requirement, as the scheduler
+    decides it (an invalid operator or a non-integer Gt/Lt bound matches nothing)."""
     key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
     if operator == "In":
         return labels.get(key) in values
@@ -63,7 +65,7 @@ def affinity_matches(pod: dict, labels: dict[str, str]) -> bool:
     if not required:
         return True
     return any(
-        all(_expression_matches(e, labels) for e in term.get("matchExpressions") or [])
+        all(expression_matches(e, labels) for e in term.get("matchExpressions") or [])
         for term in required.get("nodeSelectorTerms") or []
     )
 
