@@ -9,7 +9,8 @@ the release the calibration set was measured on, or a projection of a later rele
                 - non-torch memory growth during that run
                 - CUDA-graph estimate (V1 model runner; in 0.26 the V2 runner captures
                   graphs outside the budget)
-    tokens    = whole 16-token blocks of kv_cache / bytes per token of the stage's layers
+    tokens    = whole blocks (16 tokens; 64 for MLA on Hopper) of kv_cache / bytes per token of
+                the stage's layers
 
 The CUDA context and communication buffers, and the V2 runner's CUDA graphs, sit outside the
 budget; they decide whether the budget fits on the device at all.
@@ -29,6 +30,7 @@ from sizing.architecture import DTYPE_BYTES, ModelArchitecture
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import Gpu
 from sizing.kv_cache import (
+    block_size_tokens,
     kv_cache_bytes_per_token_per_layer,
     kv_cache_tokens,
     tokens_needed_per_request,
@@ -71,6 +73,7 @@ def estimate_memory(
     v1_runner = uses_v1_model_runner(model, accounting)
     graphs_in_budget = v1_runner or accounting.v2_cudagraph_in_budget
     stages = pipeline_stage_layers(model.num_layers, pp)
+    block = block_size_tokens(model, gpu)
 
     worst = None
     for index, layers in enumerate(stages):
@@ -85,8 +88,9 @@ def estimate_memory(
         stage = dict(
             layers=layers, per_layer=per_layer, weights=weights, peak=peak, non_torch=non_torch,
             graphs=graphs, kv_bytes=kv_bytes, per_token=per_token,
-            tokens=kv_cache_tokens(int(kv_bytes), per_token),
-            needed=kv_bytes_needed(model, layers, per_layer, settings.max_model_len, settings.max_num_batched_tokens),
+            tokens=kv_cache_tokens(int(kv_bytes), per_token, block),
+            needed=kv_bytes_needed(model, layers, per_layer, settings.max_model_len, settings.max_num_batched_tokens, block),
+            block=block,
         )
         context = cuda_context_bytes(model, tp)
         stage["outside"] = context + (0 if graphs_in_budget else graphs)
@@ -129,13 +133,15 @@ def _worse(stage: dict, other: dict) -> bool:
     return stage["tokens"] < other["tokens"]
 
 
-def kv_bytes_needed(model: ModelArchitecture, layers: range, per_layer: int, max_model_len: int, batched: int) -> int:
+def kv_bytes_needed(
+    model: ModelArchitecture, layers: range, per_layer: int, max_model_len: int, batched: int, block: int
+) -> int:
     """KV bytes one request at ``max_model_len`` needs on one rank (``max_memory_usage_bytes``)."""
     sliding = sum(model.sliding_layers[layers.start:layers.stop]) if model.sliding_window else 0
     full = len(layers) - sliding
-    tokens = full * tokens_needed_per_request(None, max_model_len, batched)
+    tokens = full * tokens_needed_per_request(None, max_model_len, batched, block)
     if sliding:
-        tokens += sliding * tokens_needed_per_request(model.sliding_window, max_model_len, batched)
+        tokens += sliding * tokens_needed_per_request(model.sliding_window, max_model_len, batched, block)
     return tokens * per_layer
 
 
@@ -191,7 +197,9 @@ def _estimated_max_model_len(model, stage, settings: ServingSettings) -> int:
     """vLLM's ``estimate_max_model_len``: binary search for the longest context whose single
     request fits the KV cache."""
     def fits(length: int) -> bool:
-        needed = kv_bytes_needed(model, stage["layers"], stage["per_layer"], length, settings.max_num_batched_tokens)
+        needed = kv_bytes_needed(
+            model, stage["layers"], stage["per_layer"], length, settings.max_num_batched_tokens, stage["block"]
+        )
         return needed <= stage["kv_bytes"]
 
     low, high = 0, settings.max_model_len

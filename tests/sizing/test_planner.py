@@ -177,3 +177,13 @@ def test_every_pipeline_stage_must_hold_its_weights():
     assert estimate.starts
     # each stage holds half the layers (+ embedding or LM head): well under one GPU's budget
     assert estimate.weights_gib_per_gpu < 0.9 * 79.18 / 1.5
+
+
+def test_mla_on_hopper_uses_flashmla_64_token_blocks():
+    model, settings = load_model("deepseek-v2-lite"), ServingSettings(max_model_len=8192)
+    hopper = check_layout(model, settings, gpu="H100-80GB", tensor_parallel_size=1)
+    ampere = check_layout(model, settings, gpu="A100-80GB", tensor_parallel_size=1)
+    assert hopper.kv_cache_tokens % 64 == 0 and hopper.kv_cache_tokens // 64 == int(
+        hopper.kv_cache_gib_per_gpu * 2**30 // (64 * hopper.kv_cache_bytes_per_token_per_gpu)
+    )
+    assert ampere.kv_cache_tokens // 16 == int(ampere.kv_cache_gib_per_gpu * 2**30 // (16 * ampere.kv_cache_bytes_per_token_per_gpu))
