@@ -22,6 +22,29 @@ def parallel_layout_error(
     gpus_per_node: int,
     settings: ServingSettings,
 ) -> str | None:
+    """vLLM's reason, followed by the tensor-parallel sizes this model does accept."""
+    reason = _layout_error(model, tensor_parallel_size, pipeline_parallel_size, gpus_per_node, settings)
+    if reason and reason.startswith(TP_REASONS):
+        allowed = valid_tensor_parallel_sizes(model, gpus_per_node, settings)
+        accepted = ", ".join(map(str, allowed)) if allowed else "none on one node"
+        reason += f" {model.name} accepts tensor_parallel_size {accepted}."
+    return reason
+
+
+def valid_tensor_parallel_sizes(model: ModelArchitecture, gpus_per_node: int, settings: ServingSettings) -> list[int]:
+    return [tp for tp in range(1, gpus_per_node + 1) if _layout_error(model, tp, 1, gpus_per_node, settings) is None]
+
+
+TP_REASONS = ("tensor_parallel_size (", "Total number of", "Tensor parallel size", "The MLP intermediate", "Weight ")
+
+
+def _layout_error(
+    model: ModelArchitecture,
+    tensor_parallel_size: int,
+    pipeline_parallel_size: int,
+    gpus_per_node: int,
+    settings: ServingSettings,
+) -> str | None:
     tp, pp = tensor_parallel_size, pipeline_parallel_size
     if tp < 1 or pp < 1:
         return f"tensor_parallel_size ({tp}) and pipeline_parallel_size ({pp}) must be at least 1."

@@ -15,6 +15,7 @@ def test_seed_rule_of_thumb_gives_tp3_for_70b_which_vllm_rejects():
                             gpu="H100-80GB", tensor_parallel_size=3)
     assert not estimate.valid
     assert "attention heads (64) must be divisible by tensor parallel size (3)" in estimate.reason
+    assert "accepts tensor_parallel_size 1, 2, 4, 8." in estimate.reason, "the error says what would work"
 
 
 def test_70b_at_its_default_131072_context_does_not_start_at_tp2_on_80gb():
