@@ -44,10 +44,13 @@ NON_TORCH_INCREASE_MOE_KERNELS = 0.06 * GIB
 CUDAGRAPH_FIRST_CAPTURE = 128 * MIB
 CUDAGRAPH_PIECEWISE_PER_GRAPH = 4 * MIB
 CUDAGRAPH_FULL_PER_GRAPH = 2 * MIB
-# V2 runner captures outside the budget; 0.7-1.5 GiB measured. Only decides a start above
-# gpu_memory_utilization ~0.95.
-CUDAGRAPH_V2_PER_LAYER = 0.02 * GIB
-CUDAGRAPH_V2_MINIMUM = 0.7 * GIB
+# The V2 runner's graph pool (0.7-1.5 GiB measured) holds, for the largest capture size, about
+# five hidden-sized bf16 buffers per layer and rank (10.7 bytes per hidden unit) plus the
+# logits in bf16 and fp32 (6 bytes per vocabulary entry); fitted on the six V2 calibration runs
+# (within 0.25 GiB). In 0.26 it sits outside the budget and only decides a start above
+# gpu_memory_utilization ~0.95; in the 0.32 projection it is reserved inside the budget.
+CUDAGRAPH_V2_BYTES_PER_HIDDEN_UNIT = 10.7
+CUDAGRAPH_V2_BYTES_PER_VOCAB_ENTRY = 6
 
 
 def uses_v1_model_runner(model: ModelArchitecture, accounting: Accounting) -> bool:
@@ -154,7 +157,14 @@ def cudagraph_capture_sizes(settings: ServingSettings) -> list[int]:
     return [s for s in sizes if s <= largest]
 
 
-def cudagraph_bytes(model: ModelArchitecture, layers: range, settings: ServingSettings, v1_runner: bool) -> int:
+def cudagraph_bytes(
+    model: ModelArchitecture,
+    tensor_parallel_size: int,
+    layers: range,
+    last_stage: bool,
+    settings: ServingSettings,
+    v1_runner: bool,
+) -> int:
     """The V1 runner's estimate (PIECEWISE graphs for every size, FULL decode graphs only up to
     ``max_num_seqs``), or what the V2 runner's capture takes."""
     if settings.enforce_eager:
@@ -167,4 +177,8 @@ def cudagraph_bytes(model: ModelArchitecture, layers: range, settings: ServingSe
             + CUDAGRAPH_PIECEWISE_PER_GRAPH * max(0, len(sizes) - 1)
             + CUDAGRAPH_FULL_PER_GRAPH * max(0, len(full) - 1)
         )
-    return int(max(CUDAGRAPH_V2_MINIMUM, CUDAGRAPH_V2_PER_LAYER * len(layers)))
+    largest = max(cudagraph_capture_sizes(settings), default=0)
+    per_token = CUDAGRAPH_V2_BYTES_PER_HIDDEN_UNIT * len(layers) * model.hidden_size / tensor_parallel_size
+    if last_stage:
+        per_token += CUDAGRAPH_V2_BYTES_PER_VOCAB_ENTRY * model.vocab_size
+    return int(largest * per_token)

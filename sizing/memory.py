@@ -81,7 +81,7 @@ def estimate_memory(
         weights = weights_bytes_per_gpu(model, tp, layers, first, last, settings.quantization, act_bytes)
         peak = torch_activation_peak_bytes(model, tp, layers, first, last, settings, act_bytes, v1_runner)
         non_torch = non_torch_increase_bytes(model, tp)
-        graphs = cudagraph_bytes(model, layers, settings, v1_runner)
+        graphs = cudagraph_bytes(model, tp, layers, last, settings, v1_runner)
         kv_bytes = budget - weights - peak - non_torch - (graphs if graphs_in_budget else 0)
         per_layer = kv_cache_bytes_per_token_per_layer(model, tp, settings.kv_cache_dtype_bytes)
         per_token = per_layer * len(layers)
