@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from verify import plain  # noqa: E402
+from verify import errors, plain  # noqa: E402
 from verify.stacks import stack_names, synth_run, verify_registrations, stack_versions  # noqa: E402
 
 
@@ -42,3 +42,13 @@ def rendered_resource(runs, stack, type_, name=None):
         if registration.type == type_ and (name is None or registration.name == name):
             return copy.deepcopy(plain(registration.inputs))
     raise KeyError(f"no {type_} {name} in {stack}")
+
+
+def only(violations, path, *words):
+    """The violations at ``path``; assert one exists and mentions every word."""
+    found = [v for v in errors(violations) if v.path == path]
+    assert found, f"no violation at {path}; got:\n" + "\n".join(str(v) for v in violations)
+    text = " | ".join(str(v) for v in found)
+    for word in words:
+        assert word in text, f"{word!r} not in {text}"
+    return found

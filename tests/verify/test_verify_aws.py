@@ -2,22 +2,14 @@
 
 import pytest
 
-from verify import errors
 from verify import aws
 
-from tests.verify.conftest import rendered_resource
+from tests.verify.conftest import only, rendered_resource
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 
-def only(violations, path, *words):
-    found = [v for v in errors(violations) if v.path == path]
-    assert found, f"no violation at {path}; got:\n" + "\n".join(str(v) for v in violations)
-    text = " | ".join(str(v) for v in found)
-    for word in words:
-        assert word in text, f"{word!r} not in {text}"
-    return found
 
 
 @pytest.fixture

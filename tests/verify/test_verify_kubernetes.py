@@ -6,19 +6,11 @@ import pytest
 from verify import errors
 from verify import kubernetes as k8s
 
-from tests.verify.conftest import rendered
+from tests.verify.conftest import only, rendered
 
 TERM = "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
 
 
-def only(violations, path, *words):
-    """The violations at ``path``; assert one exists and mentions every word."""
-    found = [v for v in errors(violations) if v.path == path]
-    assert found, f"no violation at {path}; got:\n" + "\n".join(str(v) for v in violations)
-    text = " | ".join(str(v) for v in found)
-    for word in words:
-        assert word in text, f"{word!r} not in {text}"
-    return found
 
 
 @pytest.fixture
