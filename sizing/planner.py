@@ -3,8 +3,8 @@
 Order: fewest GPUs, then the cheapest GPU-hours, then the smaller TP. A layout whose KV cache is
 predicted to be barely above what the requested concurrency needs is *marginal*: the accounting
 is calibrated on one vLLM release and the deployed image runs another, so when the smallest
-layout that fits is marginal the planner takes the next size up that fits (more GPUs) and says
-so in the plan's notes; it returns a marginal plan only when nothing larger fits. Deciding on
+layout that fits is marginal the planner takes the next size up that fits (a larger GPU for the
+same count where one is allowed, else more GPUs) and says so in the plan's notes; it returns a marginal plan only when nothing larger fits. Deciding on
 the smallest fitting layout first keeps the choice monotonic: a longer context or a smaller GPU
 never yields fewer GPUs.
 """
@@ -89,8 +89,6 @@ def plan_model(
     attempts: list[Attempt] = []
     smallest: Plan | None = None
     for it, tp, pp in _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
-        if smallest is not None and tp * pp <= smallest.gpus:
-            continue
         estimate = estimate_memory(model, it.gpu, tp, pp, settings, it.gpus_per_node)
         failure = _failure(estimate, min_concurrency)
         if failure:
@@ -102,6 +100,8 @@ def plan_model(
                 return plan
             smallest = plan
             continue
+        if plan.marginal and plan.gpus == smallest.gpus:
+            continue  # another instance of the same size, no safer: look further
         note = (
             f"{smallest.gpu} TP={smallest.tensor_parallel_size} PP={smallest.pipeline_parallel_size} "
             f"({smallest.gpus} GPUs) fits only marginally ({_headroom(smallest.estimate, min_concurrency)}"

@@ -187,3 +187,11 @@ def test_mla_on_hopper_uses_flashmla_64_token_blocks():
         hopper.kv_cache_gib_per_gpu * 2**30 // (64 * hopper.kv_cache_bytes_per_token_per_gpu)
     )
     assert ampere.kv_cache_tokens // 16 == int(ampere.kv_cache_gib_per_gpu * 2**30 // (16 * ampere.kv_cache_bytes_per_token_per_gpu))
+
+
+def test_a_larger_gpu_of_the_same_count_is_the_next_size_up_when_allowed():
+    model = load_model("llama-3.1-70b")
+    length = _marginal_tp2_context(model)
+    plan = plan_model(model, ServingSettings(max_model_len=length), gpus=["H100-80GB", "H200-141GB"])
+    assert (plan.gpu, plan.tensor_parallel_size) == ("H200-141GB", 2) and not plan.marginal
+    assert any("H100-80GB TP=2" in note and "marginal" in note for note in plan.notes)
