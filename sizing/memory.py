@@ -36,7 +36,7 @@ from sizing.kv_cache import (
     tokens_needed_per_request,
 )
 from sizing.parallel import pipeline_stage_layers
-from sizing.rules import max_model_len_error, parallel_layout_error
+from sizing.rules import max_model_len_error, parallel_layout_error, scheduler_error
 from sizing.settings import ServingSettings
 from sizing.weights import weights_bytes_per_gpu
 
@@ -61,8 +61,10 @@ def estimate_memory(
 ) -> MemoryEstimate:
     settings = settings.resolved(gpu)
     tp, pp = tensor_parallel_size, pipeline_parallel_size
-    reason = parallel_layout_error(model, tp, pp, gpus_per_node, settings) or max_model_len_error(
-        model, settings.max_model_len
+    reason = (
+        parallel_layout_error(model, tp, pp, gpus_per_node, settings)
+        or max_model_len_error(model, settings.max_model_len)
+        or scheduler_error(settings)
     )
     if reason:
         return _invalid(model, gpu, tp, pp, settings, reason, accounting)

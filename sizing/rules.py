@@ -90,6 +90,16 @@ def _layout_error(
     return None
 
 
+def scheduler_error(settings: ServingSettings) -> str | None:
+    """``SchedulerConfig._verify_args``: every sequence needs at least one token per step."""
+    if settings.max_num_batched_tokens < settings.max_num_seqs:
+        return (
+            f"max_num_batched_tokens ({settings.max_num_batched_tokens}) must be greater than or "
+            f"equal to max_num_seqs ({settings.max_num_seqs})."
+        )
+    return None
+
+
 def max_model_len_error(model: ModelArchitecture, max_model_len: int) -> str | None:
     derived = model.max_position_embeddings
     if max_model_len > derived:

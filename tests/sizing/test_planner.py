@@ -195,3 +195,10 @@ def test_a_larger_gpu_of_the_same_count_is_the_next_size_up_when_allowed():
     plan = plan_model(model, ServingSettings(max_model_len=length), gpus=["H100-80GB", "H200-141GB"])
     assert (plan.gpu, plan.tensor_parallel_size) == ("H200-141GB", 2) and not plan.marginal
     assert any("H100-80GB TP=2" in note and "marginal" in note for note in plan.notes)
+
+
+def test_fewer_batched_tokens_than_sequences_is_refused_as_vllm_does():
+    settings = ServingSettings(max_model_len=4096, max_num_seqs=1024, max_num_batched_tokens=512)
+    estimate = check_layout(load_model("llama-3.1-8b"), settings, gpu="H100-80GB", tensor_parallel_size=1)
+    assert not estimate.valid
+    assert estimate.reason == "max_num_batched_tokens (512) must be greater than or equal to max_num_seqs (1024)."
