@@ -20,9 +20,10 @@ from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, InstanceType, cheapest_instance_for, resolve_instance_type
-from sizing.memory import GIB, estimate_memory
+from sizing.memory import GIB, activation_bytes, estimate_memory
 from sizing.plan import Plan
 from sizing.settings import ServingSettings
+from sizing.weights import weights_bytes_per_gpu
 
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
 MAX_PIPELINE_PARALLEL_SIZE = 8
@@ -183,9 +184,6 @@ def _plan(model, it: InstanceType, tp: int, pp: int, estimate: MemoryEstimate, m
 
 def model_weights_gib(model: ModelArchitecture, estimate: MemoryEstimate) -> float:
     """All the weights one replica loads (what the startup probe's budget grows with)."""
-    from sizing.memory import activation_bytes
-    from sizing.weights import weights_bytes_per_gpu
-
     settings = estimate.settings
     return weights_bytes_per_gpu(
         model, 1, range(model.num_layers), True, True, settings.quantization, activation_bytes(model, settings)

@@ -199,45 +199,40 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.run = run
 
-    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
-        if request.type != "pulumi:pulumi:Stack":
-            inputs = decode(json_format.MessageToDict(request.object, preserving_proto_field_name=True))
-            self.run.registrations.append(
-                Registration(
-                    urn=self.make_urn(request.parent, request.type, request.name),
-                    type=request.type,
-                    name=request.name,
-                    parent=request.parent,
-                    custom=bool(request.custom),
-                    remote=bool(request.remote),
-                    provider=request.provider,
-                    dependencies=sorted(set(request.dependencies)),
-                    inputs=inputs,
-                    custom_timeouts={
-                        key: getattr(request.customTimeouts, key)
-                        for key in ("create", "update", "delete")
-                        if getattr(request.customTimeouts, key)
-                    },
-                )
-            )
-        return super().RegisterResource(request)
-
-    def ReadResource(self, request):  # noqa: N802
-        # StackReferences are read, not registered.
-        inputs = decode(json_format.MessageToDict(request.properties, preserving_proto_field_name=True))
+    def _record(self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None) -> None:
         self.run.registrations.append(
             Registration(
                 urn=self.make_urn(request.parent, request.type, request.name),
                 type=request.type,
                 name=request.name,
                 parent=request.parent,
-                custom=True,
-                remote=False,
+                custom=custom,
+                remote=remote,
                 provider=request.provider,
                 dependencies=sorted(set(request.dependencies)),
-                inputs=inputs,
+                inputs=decode(json_format.MessageToDict(properties, preserving_proto_field_name=True)),
+                custom_timeouts=custom_timeouts or {},
             )
         )
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(
+                request,
+                request.object,
+                custom=bool(request.custom),
+                remote=bool(request.remote),
+                custom_timeouts={
+                    key: getattr(request.customTimeouts, key)
+                    for key in ("create", "update", "delete")
+                    if getattr(request.customTimeouts, key)
+                },
+            )
+        return super().RegisterResource(request)
+
+    def ReadResource(self, request):  # noqa: N802
+        # StackReferences are read, not registered.
+        self._record(request, request.properties, custom=True, remote=False)
         return super().ReadResource(request)
 
     def SupportsFeature(self, request):  # noqa: N802
