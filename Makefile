@@ -3,7 +3,9 @@
 # make verify              every rendered object of every stack against Kubernetes schemas, API-server rules, AWS models
 # make verify-vllm         the rendered `vllm serve` lines through the real vLLM (CPU build, its own venv),
 #                          a rendered TP=2 server started for real with the pod's /dev/shm, and the smoke test
-# make install             the virtualenv the above use (.venv), reinstalled when requirements change
+# make lint                ruff (lint and format check) and import-linter's layer contracts
+# make install             the virtualenv the above use (.venv), reinstalled when requirements change;
+#                          the project itself is installed editable, so no module edits sys.path
 # make policy-venv         the policy pack's own virtualenv (pulumi-policy pins protobuf/grpcio)
 
 STACK ?= dev
@@ -12,13 +14,14 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 POLICY_STAMP := policy/venv/.installed
 
-.PHONY: install synth test verify verify-vllm test-vllm policy-venv clean
+.PHONY: install synth test lint verify verify-vllm test-vllm policy-venv clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $(STAMP)
 
 synth: $(STAMP)
@@ -26,6 +29,11 @@ synth: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 verify: $(STAMP)
 	$(VENV)/bin/python -m verify
@@ -41,6 +49,7 @@ policy-venv: $(POLICY_STAMP)
 $(POLICY_STAMP): policy/requirements.txt
 	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
 	policy/venv/bin/pip install --disable-pip-version-check -q -r policy/requirements.txt
+	policy/venv/bin/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $(POLICY_STAMP)
 
 clean:

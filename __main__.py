@@ -22,8 +22,8 @@ from components.addons import (
     KaiSchedulerArgs,
     LeaderWorkerSetController,
 )
-from components.nim_model import NimModel, NimModelArgs
 from components.labels import common_tags
+from components.nim_model import NimModel, NimModelArgs
 from stack.config import ConfigError
 from stack.outputs import export_outputs
 from stack.program import load

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 CONTEXT_LENGTHS = (4096, 8192, 32768, 131072)
 
 
 def import_time_ms(runs: int = 5) -> float:
     """Median wall time of a fresh interpreter importing sizing, minus one importing nothing."""
+
     def timed(code: str) -> float:
         samples = []
         for _ in range(runs):
@@ -61,8 +61,12 @@ def main() -> int:
             plans += 1
     elapsed = time.perf_counter() - start
     rate = plans / elapsed
-    print(f"grid: {len(models)} models x {len(GPUS)} GPUs x {len(CONTEXT_LENGTHS)} contexts = {len(grid)} plans per pass")
-    print(f"plans: {plans} in {elapsed:.3f} s on one core = {rate:,.0f} plans/s ({fits} fit, {plans - fits} fit nowhere)")
+    print(
+        f"grid: {len(models)} models x {len(GPUS)} GPUs x {len(CONTEXT_LENGTHS)} contexts = {len(grid)} plans per pass"
+    )
+    print(
+        f"plans: {plans} in {elapsed:.3f} s on one core = {rate:,.0f} plans/s ({fits} fit, {plans - fits} fit nowhere)"
+    )
     print(f"1,000 plans take {1000 / rate:.3f} s (target < 1 s): {'OK' if rate >= 1000 else 'MISSED'}")
     hard = [(m, g, s) for m, g, s in grid if g == "A100-40GB"]
     start = time.perf_counter()
@@ -73,8 +77,10 @@ def main() -> int:
         except NoFitError:
             failures += 1
     hard_elapsed = time.perf_counter() - start
-    print(f"no-fit path (explanations and suggestions): {len(hard)} plans, {failures} fit nowhere, "
-          f"{len(hard) / hard_elapsed:,.0f} plans/s")
+    print(
+        f"no-fit path (explanations and suggestions): {len(hard)} plans, {failures} fit nowhere, "
+        f"{len(hard) / hard_elapsed:,.0f} plans/s"
+    )
     ms = import_time_ms()
     print(f"import sizing: {ms:.1f} ms (target < 100 ms): {'OK' if ms < 100 else 'MISSED'}")
     return 0 if rate >= 1000 and ms < 100 else 1

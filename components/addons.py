@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -48,7 +49,7 @@ class AddonArgs:
 class LeaderWorkerSetController(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: AddonArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AddonArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:LeaderWorkerSetController", name, None, opts)
         self.release = pinned_release(
             name,
@@ -81,7 +82,7 @@ class EfaEnablementArgs(AddonArgs):
 class EfaEnablement(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: EfaEnablementArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: EfaEnablementArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:EfaEnablement", name, None, opts)
         self.release = pinned_release(
             name,
@@ -98,7 +99,7 @@ class EfaEnablement(pulumi.ComponentResource):
         self.register_outputs({"chartVersion": EFA_CHART_VERSION})
 
 
-def queue_spec(parent: Optional[str]) -> dict[str, Any]:
+def queue_spec(parent: str | None) -> dict[str, Any]:
     """A KAI queue with no quota of its own (-1: unlimited), sharing over-quota equally."""
     unlimited = {"quota": -1, "limit": -1, "overQuotaWeight": 1}
     spec: dict[str, Any] = {"resources": {"cpu": dict(unlimited), "gpu": dict(unlimited), "memory": dict(unlimited)}}
@@ -115,7 +116,7 @@ class KaiSchedulerArgs(AddonArgs):
 class KaiScheduler(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: KaiSchedulerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: KaiSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:KaiScheduler", name, None, opts)
         self.release = pinned_release(
             name,
@@ -138,7 +139,9 @@ class KaiScheduler(pulumi.ComponentResource):
         self.register_outputs({"chartVersion": KAI_CHART_VERSION})
 
     @staticmethod
-    def _queue(name: str, queue: str, parent: Optional[str], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    def _queue(
+        name: str, queue: str, parent: str | None, opts: pulumi.ResourceOptions
+    ) -> k8s.apiextensions.CustomResource:
         return k8s.apiextensions.CustomResource(
             f"{name}-queue-{queue}",
             api_version=KAI_QUEUE_API_VERSION,

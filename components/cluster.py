@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 from components.iam import node_role
 from components.labels import ROLE_LABEL
 from stack.config import ClusterConfig
+from stack.project import PROJECT
 
 
 @dataclass
@@ -26,7 +27,7 @@ class ClusterArgs:
     """
 
     config: ClusterConfig
-    kubeconfig: Optional[pulumi.Input[str]] = None
+    kubeconfig: pulumi.Input[str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -50,7 +51,7 @@ class Cluster(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     ready: list[pulumi.Resource]
 
-    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:Cluster", name, None, opts)
         config = args.config
         self.ready = []
@@ -69,7 +70,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-{config.namespace}",
             metadata={
                 "name": config.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "gpu-inference"},
+                "labels": {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": PROJECT},
             },
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=self.ready),
         )

@@ -15,8 +15,9 @@ DaemonSet here tolerates the taint with ``operator: Exists`` instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -79,7 +80,7 @@ class GpuEnablement(pulumi.ComponentResource):
 
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: GpuEnablementArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuEnablementArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:GpuEnablement", name, None, opts)
         self.release = pinned_release(
             name,

@@ -8,8 +8,9 @@ disk size from the launch template instead of the node group).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -84,10 +85,10 @@ class GpuNodeGroup(pulumi.ComponentResource):
     """Node role, optional launch template / placement group / EFA security group, node group."""
 
     node_group: aws.eks.NodeGroup
-    launch_template: Optional[aws.ec2.LaunchTemplate]
-    placement_group: Optional[aws.ec2.PlacementGroup]
+    launch_template: aws.ec2.LaunchTemplate | None
+    placement_group: aws.ec2.PlacementGroup | None
 
-    def __init__(self, name: str, args: GpuNodeGroupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:GpuNodeGroup", name, None, opts)
         group = args.placement
         config = group.config
@@ -101,9 +102,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
 
         launch_template_args: dict[str, Any] = {}
         if config.efa:
-            self.placement_group = aws.ec2.PlacementGroup(
-                f"{name}-cluster", strategy="cluster", tags=tags, opts=child
-            )
+            self.placement_group = aws.ec2.PlacementGroup(f"{name}-cluster", strategy="cluster", tags=tags, opts=child)
             cluster = aws.eks.get_cluster_output(
                 name=args.cluster_name, opts=pulumi.InvokeOutputOptions(parent=self, depends_on=args.depends_on)
             )
@@ -128,8 +127,12 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 opts=child,
             )
             security_groups = pulumi.Output.all(cluster.vpc_config.cluster_security_group_id, efa_sg.id).apply(list)
-            launch_template_args["network_interfaces"] = efa_network_interfaces(instance.efa_interfaces, security_groups)
-            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=self.placement_group.name)
+            launch_template_args["network_interfaces"] = efa_network_interfaces(
+                instance.efa_interfaces, security_groups
+            )
+            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
+                group_name=self.placement_group.name
+            )
         if config.capacity_reservation_id is not None:
             launch_template_args["capacity_reservation_specification"] = (
                 aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
@@ -194,5 +197,9 @@ class GpuNodeGroup(pulumi.ComponentResource):
             **node_group_args,
         )
         self.register_outputs(
-            {"nodeGroupName": self.node_group.node_group_name, "instanceType": instance.name, "nodes": group.desired_nodes}
+            {
+                "nodeGroupName": self.node_group.node_group_name,
+                "instanceType": instance.name,
+                "nodes": group.desired_nodes,
+            }
         )

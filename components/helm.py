@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,8 +21,8 @@ def pinned_release(
     version: str,
     namespace: str,
     depends_on: Sequence[pulumi.Resource] = (),
-    repo: Optional[str] = None,
-    values: Optional[dict[str, Any]] = None,
+    repo: str | None = None,
+    values: dict[str, Any] | None = None,
     create_namespace: bool = False,
 ) -> k8s.helm.v3.Release:
     """A release that either becomes ready within ten minutes or is rolled back whole

@@ -12,15 +12,15 @@ from components.labels import NODE_POLICY_ARNS
 EC2_ASSUME_ROLE = json.dumps(
     {
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     },
     sort_keys=True,
 )
 
 
-def node_role(name: str, parent: pulumi.Resource, tags: dict[str, str]) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+def node_role(
+    name: str, parent: pulumi.Resource, tags: dict[str, str]
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
     """A node role with the worker, CNI and ECR read-only policies attached."""
     role = aws.iam.Role(
         f"{name}-node-role",

@@ -6,7 +6,7 @@ sets, and the device plugin must tolerate exactly the taint the node groups carr
 
 from __future__ import annotations
 
-PROJECT = "gpu-inference"
+from stack.project import PROJECT
 
 # Set by GPU feature discovery on AL2023 groups (and by us at registration, to the same value).
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
@@ -46,6 +46,7 @@ def gpu_toleration() -> dict:
 
 def common_tags(stack: str, **extra: str) -> dict[str, str]:
     return {"gpu-inference:project": PROJECT, "gpu-inference:stack": stack, **extra}
+
 
 # EFA interfaces, as the EFA device plugin advertises them.
 EFA_RESOURCE = "vpc.amazonaws.com/efa"

@@ -28,7 +28,7 @@ import json
 import math
 import shlex
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,6 +37,7 @@ from components import vllm_model as base
 from sizing.instances import InstanceType
 from stack.outputs import PORT
 from stack.placement import ModelPlacement
+from stack.project import PROJECT
 
 NIM_CACHE_PATH = "/opt/nim/.cache"
 NIM_UID = 1000
@@ -165,14 +166,14 @@ class NimModel(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     fingerprint: dict[str, Any]  # what the server runs; its smoke test reruns when this changes
 
-    def __init__(self, name: str, args: NimModelArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: NimModelArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:NimModel", name, None, opts)
         model = args.model
         if model.multi_node:
             raise ValueError(f"{model.name}: NIM is served on one node in this stack")
         server = model.name
         selector = nim_selector_labels(server)
-        labels = {**selector, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "gpu-inference"}
+        labels = {**selector, "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": PROJECT}
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
 
         def metadata(object_name: str, **extra: Any) -> dict[str, Any]:

@@ -17,13 +17,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from stack.outputs import service_url
 from stack.placement import ModelPlacement
+from stack.project import PROJECT
 
 SCRIPT = Path(__file__).resolve().parents[1] / "smoke" / "smoke_test.py"
 SMOKE_IMAGE = "python:3.12.8-slim"
@@ -39,11 +40,17 @@ def smoke_labels(server: str) -> dict[str, str]:
 
 def smoke_command(model: ModelPlacement, namespace: str) -> list[str]:
     return [
-        "python", "-I", "/smoke/smoke_test.py",
-        "--base-url", service_url(model.name, namespace),
-        "--model", model.served_model_name,
-        "--timeout", str(SMOKE_TIMEOUT_SECONDS),
-        "--health-path", HEALTH_PATHS[model.engine],
+        "python",
+        "-I",
+        "/smoke/smoke_test.py",
+        "--base-url",
+        service_url(model.name, namespace),
+        "--model",
+        model.served_model_name,
+        "--timeout",
+        str(SMOKE_TIMEOUT_SECONDS),
+        "--health-path",
+        HEALTH_PATHS[model.engine],
     ]
 
 
@@ -105,10 +112,10 @@ class SmokeTest(pulumi.ComponentResource):
 
     job: k8s.batch.v1.Job
 
-    def __init__(self, name: str, args: SmokeTestArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: SmokeTestArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:SmokeTest", name, None, opts)
         server = args.model.name
-        labels = {**smoke_labels(server), "app.kubernetes.io/part-of": "gpu-inference"}
+        labels = {**smoke_labels(server), "app.kubernetes.io/part-of": PROJECT}
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-script",

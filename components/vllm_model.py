@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.smoke_test import smoke_labels
 from components.labels import (
     EFA_RESOURCE,
     GPU_COUNT_LABEL,
@@ -38,10 +37,12 @@ from components.labels import (
     NODE_GROUP_LABEL,
     gpu_toleration,
 )
+from components.smoke_test import smoke_labels
 from sizing.instances import InstanceType
 from stack.config import KAI_SCHEDULER_NAME, HuggingFaceSource, ModelScheduling, VolumeSource
 from stack.outputs import PORT  # part of the outputs contract (the URLs' port)
 from stack.placement import ModelPlacement
+from stack.project import PROJECT
 
 # The server image. The sizing's memory accounting is calibrated on vLLM 0.26.0 (see
 # sizing/ and ../shared/calibration); 0.32.0 is what we deploy. Plans within a few percent of
@@ -124,7 +125,9 @@ def pod_resources(instance: InstanceType, gpus_per_pod: int) -> dict[str, dict[s
     memory_gib = int((instance.memory_gib - reserved_gib) * share)
     shm_gib = shm_size_mib(gpus_per_pod) / 1024
     if memory_gib < shm_gib + 16:
-        raise ValueError(f"{instance.name}: {memory_gib} GiB per pod leaves too little beside {shm_gib} GiB of /dev/shm")
+        raise ValueError(
+            f"{instance.name}: {memory_gib} GiB per pod leaves too little beside {shm_gib} GiB of /dev/shm"
+        )
     gpus = str(gpus_per_pod)
     return {
         "requests": {"cpu": f"{millicpu}m", "memory": f"{memory_gib}Gi", GPU_RESOURCE: gpus},
@@ -190,11 +193,16 @@ def memory_args(model: ModelPlacement) -> list[str]:
     """The flags the memory plan depends on (shared with NIM's passthrough arguments)."""
     settings = model.plan.settings
     args = [
-        "--max-model-len", str(settings.max_model_len),
-        "--gpu-memory-utilization", str(settings.gpu_memory_utilization),
-        "--max-num-seqs", str(settings.max_num_seqs),
-        "--max-num-batched-tokens", str(settings.max_num_batched_tokens),
-        "--dtype", settings.dtype,
+        "--max-model-len",
+        str(settings.max_model_len),
+        "--gpu-memory-utilization",
+        str(settings.gpu_memory_utilization),
+        "--max-num-seqs",
+        str(settings.max_num_seqs),
+        "--max-num-batched-tokens",
+        str(settings.max_num_batched_tokens),
+        "--dtype",
+        settings.dtype,
     ]
     if settings.quantization != "none":
         args += ["--quantization", VLLM_QUANTIZATION[settings.quantization]]
@@ -207,7 +215,8 @@ def server_args(model: ModelPlacement) -> list[str]:
     plan = model.plan
     settings = plan.settings
     args = [
-        "--tensor-parallel-size", str(plan.tensor_parallel_size),
+        "--tensor-parallel-size",
+        str(plan.tensor_parallel_size),
     ]
     if plan.pipeline_parallel_size > 1:
         args += ["--pipeline-parallel-size", str(plan.pipeline_parallel_size)]
@@ -215,9 +224,12 @@ def server_args(model: ModelPlacement) -> list[str]:
         args += ["--distributed-executor-backend", "ray"]
     args += memory_args(model)
     args += [
-        "--served-model-name", model.served_model_name,
-        "--host", "0.0.0.0",
-        "--port", str(PORT),
+        "--served-model-name",
+        model.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
     ]
     if settings.enforce_eager:
         args.append("--enforce-eager")
@@ -235,9 +247,9 @@ def leader_script(model: ModelPlacement) -> str:
     """
     plan = model.plan
     check = (
-        "import ray, sys; ray.init(address=\"auto\", logging_level=\"ERROR\"); "
-        "alive = [n for n in ray.nodes() if n[\"Alive\"]]; "
-        f"sys.exit(0 if len(alive) >= {plan.pods} and ray.cluster_resources().get(\"GPU\", 0) >= {plan.gpus} else 1)"
+        'import ray, sys; ray.init(address="auto", logging_level="ERROR"); '
+        'alive = [n for n in ray.nodes() if n["Alive"]]; '
+        f'sys.exit(0 if len(alive) >= {plan.pods} and ray.cluster_resources().get("GPU", 0) >= {plan.gpus} else 1)'
     )
     return "\n".join(
         [
@@ -312,8 +324,8 @@ def pod_template(
     volumes: list[dict[str, Any]],
     labels: dict[str, str],
     annotations: dict[str, str],
-    security_context: Optional[dict[str, Any]] = None,
-    image_pull_secrets: Optional[list[str]] = None,
+    security_context: dict[str, Any] | None = None,
+    image_pull_secrets: list[str] | None = None,
 ) -> dict[str, Any]:
     """The pod template every server pod shares: affinity, tolerations, no host namespaces, the
     scheduler (KAI with its queue label when configured)."""
@@ -342,7 +354,7 @@ def scheduling_labels(scheduling: ModelScheduling) -> dict[str, str]:
     return {KAI_QUEUE_LABEL: scheduling.queue} if scheduling.kai and scheduling.queue else {}
 
 
-def vllm_volumes(model: ModelPlacement, hf_token_secret: Optional[str]) -> tuple[list, list, list]:
+def vllm_volumes(model: ModelPlacement, hf_token_secret: str | None) -> tuple[list, list, list]:
     """(env, volumes, mounts) of a vLLM container: /dev/shm, the cache, the model source."""
     plan = model.plan
     source = model.config.source
@@ -405,7 +417,7 @@ def deployment_spec(
     *,
     gfd: bool,
     image: str,
-    hf_token_secret: Optional[str],
+    hf_token_secret: str | None,
 ) -> dict[str, Any]:
     """One pod per replica, every GPU of the plan in it (single-node plans)."""
     env, volumes, mounts = vllm_volumes(model, hf_token_secret)
@@ -435,7 +447,7 @@ def leader_worker_set_spec(
     *,
     gfd: bool,
     image: str,
-    hf_token_secret: Optional[str],
+    hf_token_secret: str | None,
 ) -> dict[str, Any]:
     """One LeaderWorkerSet group per replica: ``size`` = PP pods, each one whole node."""
     plan = model.plan
@@ -459,7 +471,10 @@ def leader_worker_set_spec(
         # Workers start with the leader (they retry until its Ray head answers).
         "startupPolicy": "LeaderCreated",
         # One group at a time, never a surge: no spare GPUs are needed for an update.
-        "rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0}},
+        "rolloutStrategy": {
+            "type": "RollingUpdate",
+            "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
+        },
         "leaderWorkerTemplate": {
             "size": plan.pipeline_parallel_size,
             "restartPolicy": LWS_RESTART_POLICY,
@@ -478,7 +493,7 @@ def service_selector(model: ModelPlacement) -> dict[str, str]:
 
 
 def network_policy_spec(
-    name: str, client_namespaces: list[str], intra_group: bool = False, pod_labels: Optional[dict[str, str]] = None
+    name: str, client_namespaces: list[str], intra_group: bool = False, pod_labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Admit the server port only from the named namespaces (none named: admit nothing) and from
     the model's own smoke-test Job; a multi-node model's pods also admit each other on every
@@ -492,7 +507,11 @@ def network_policy_spec(
                     {
                         "namespaceSelector": {
                             "matchExpressions": [
-                                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(client_namespaces)}
+                                {
+                                    "key": "kubernetes.io/metadata.name",
+                                    "operator": "In",
+                                    "values": sorted(client_namespaces),
+                                }
                             ]
                         }
                     }
@@ -534,7 +553,7 @@ class VllmModelArgs:
     provider: k8s.Provider
     gfd: bool
     client_namespaces: list[str]
-    hf_token: Optional[pulumi.Input[str]] = None
+    hf_token: pulumi.Input[str] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -548,7 +567,7 @@ def server_objects(
     labels: dict[str, str],
     selector: dict[str, str],
     client_namespaces: list[str],
-    pod_labels: Optional[dict[str, str]] = None,
+    pod_labels: dict[str, str] | None = None,
 ) -> k8s.core.v1.Service:
     """Service (leaders only for LWS), PodDisruptionBudget and NetworkPolicy of a model."""
     opts = pulumi.ResourceOptions(parent=component, provider=provider)
@@ -590,11 +609,15 @@ class VllmModel(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     fingerprint: dict[str, Any]  # what the server runs; its smoke test reruns when this changes
 
-    def __init__(self, name: str, args: VllmModelArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: VllmModelArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:VllmModel", name, None, opts)
         model = args.model
         server = model.name
-        labels = {**selector_labels(server), "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": "gpu-inference"}
+        labels = {
+            **selector_labels(server),
+            "app.kubernetes.io/component": "server",
+            "app.kubernetes.io/part-of": PROJECT,
+        }
 
         def metadata(object_name: str, **extra: Any) -> dict[str, Any]:
             return {"name": object_name, "namespace": args.namespace, "labels": labels, **extra}
@@ -626,7 +649,9 @@ class VllmModel(pulumi.ComponentResource):
                 name,
                 api_version=LWS_API_VERSION,
                 kind=LWS_KIND,
-                metadata=metadata(server, annotations=annotations, labels={**labels, **scheduling_labels(model.scheduling)}),
+                metadata=metadata(
+                    server, annotations=annotations, labels={**labels, **scheduling_labels(model.scheduling)}
+                ),
                 spec=spec,
                 opts=workload_opts,
             )

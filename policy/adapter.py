@@ -11,28 +11,31 @@ one unknown field skip the whole resource.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from verify import errors, plain  # noqa: E402
 from verify import aws as aws_checks  # noqa: E402
-from verify import invariants  # noqa: E402
+from verify import (  # noqa: E402
+    errors,
+    invariants,  # noqa: E402
+    plain,
+)
 from verify import kubernetes as k8s  # noqa: E402
 
 ReportViolation = Callable[..., None]
 
 
-def kubernetes_versions(config: Optional[dict] = None) -> list[str]:
+def kubernetes_versions(config: dict | None = None) -> list[str]:
     versions = (config or {}).get("kubernetesVersions")
     return [str(v) for v in versions] if versions else list(k8s.SUPPORTED_VERSIONS)
 
 
-def validate_kubernetes(resource_type: str, props: Any, name: str, report_violation: ReportViolation,
-                        config: Optional[dict] = None) -> int:
+def validate_kubernetes(
+    resource_type: str, props: Any, name: str, report_violation: ReportViolation, config: dict | None = None
+) -> int:
     """A ``kubernetes:*`` resource: schema of every supported version + API-server rules."""
     if not resource_type.startswith("kubernetes:"):
         return 0
@@ -60,10 +63,17 @@ def validate_stack(resources: Iterable[Any], report_violation: ReportViolation) 
     ``resources``: objects with ``resource_type``, ``name``, ``props`` (and ``urn``)."""
     resources = list(resources)
     plain_resources = [(r.resource_type, r.name, plain(r.props)) for r in resources]
-    manifests = [p for t, _, p in plain_resources
-                 if t.startswith("kubernetes:") and t != k8s.HELM_RELEASE and isinstance(p, dict) and "kind" in p]
+    manifests = [
+        p
+        for t, _, p in plain_resources
+        if t.startswith("kubernetes:") and t != k8s.HELM_RELEASE and isinstance(p, dict) and "kind" in p
+    ]
     found = errors(k8s.check_objects(manifests) + invariants.check_all(plain_resources))
-    urns = {k8s.describe(p): getattr(r, "urn", None) for r, (_, _, p) in zip(resources, plain_resources) if isinstance(p, dict) and "kind" in p}
+    urns = {
+        k8s.describe(p): getattr(r, "urn", None)
+        for r, (_, _, p) in zip(resources, plain_resources)
+        if isinstance(p, dict) and "kind" in p
+    }
     for violation in found:
         urn = urns.get(violation.object)
         if urn:

@@ -5,10 +5,10 @@ size every server before anything is deployed. The accounting follows vLLM 0.26.
 calibrated on H100 80GB HBM3 (see ``sizing.memory``).
 """
 
+from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting
 from sizing.errors import NoFitError, SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
-from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting
 from sizing.memory import estimate_memory
 from sizing.models import load_model, model_names
 from sizing.plan import Plan

@@ -33,8 +33,13 @@ class Accounting:
         return f"vLLM {self.vllm_release} ({self.basis})"
 
 
-VLLM_0_26 = Accounting("0.26.0", moe_on_v1_runner=True, v2_cudagraph_in_budget=False,
-                       basis="measured on H100 80GB HBM3")
-VLLM_0_32 = Accounting("0.32.0", moe_on_v1_runner=False, v2_cudagraph_in_budget=True,
-                       basis="projected from 0.26 with upstream changes #53183 and #53306")
+VLLM_0_26 = Accounting(
+    "0.26.0", moe_on_v1_runner=True, v2_cudagraph_in_budget=False, basis="measured on H100 80GB HBM3"
+)
+VLLM_0_32 = Accounting(
+    "0.32.0",
+    moe_on_v1_runner=False,
+    v2_cudagraph_in_budget=True,
+    basis="projected from 0.26 with upstream changes #53183 and #53306",
+)
 ACCOUNTINGS = {a.vllm_release.rsplit(".", 1)[0]: a for a in (VLLM_0_26, VLLM_0_32)}

@@ -90,8 +90,12 @@ def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) ->
     if any(not model.is_moe_layer(i) for i in layers):
         peak = 3 * tokens * (model.intermediate_size // tp) * a + residual_copies * hidden
     if any(model.is_moe_layer(i) for i in layers):
-        peak = max(peak, _moe_workspace_bytes(model, tp, tokens, a) + _moe_copies(tp, residual_copies) * hidden
-                   + _shared_expert_bytes(model, tp, tokens, a))
+        peak = max(
+            peak,
+            _moe_workspace_bytes(model, tp, tokens, a)
+            + _moe_copies(tp, residual_copies) * hidden
+            + _shared_expert_bytes(model, tp, tokens, a),
+        )
     return int(peak + slack)
 
 

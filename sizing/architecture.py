@@ -7,8 +7,9 @@ across tensor-parallel ranks, which are replicated, and what each pipeline stage
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sizing.errors import SizingError
 
@@ -81,7 +82,7 @@ class ModelArchitecture:
     published_parameters: int | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], name: str | None = None) -> "ModelArchitecture":
+    def from_config(cls, config: Mapping[str, Any], name: str | None = None) -> ModelArchitecture:
         """Parse a config.json; a missing field the sizing needs is named in the error."""
         return _parse(config, name)
 
@@ -190,16 +191,16 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
 
     dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
     if dtype not in DTYPE_BYTES:
-        raise SizingError(
-            f"config.json of {label}: torch_dtype {dtype!r} is not one of {', '.join(DTYPE_BYTES)}"
-        )
+        raise SizingError(f"config.json of {label}: torch_dtype {dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
     gemma = model_type.startswith("gemma")
     tie = bool(config.get("tie_word_embeddings", gemma))
     window = config.get("sliding_window")
     sliding = _sliding_layers(config, model_type, layers, window)
-    published = config.get("_published_params", {}).get("exact_from_config") if isinstance(
-        config.get("_published_params"), dict
-    ) else None
+    published = (
+        config.get("_published_params", {}).get("exact_from_config")
+        if isinstance(config.get("_published_params"), dict)
+        else None
+    )
     return ModelArchitecture(
         name=label,
         architecture=architecture or model_type,

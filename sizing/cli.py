@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from sizing.accounting import ACCOUNTINGS
 from sizing.errors import NoFitError, SizingError
@@ -52,8 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--gpu", required=True, help=f"one of {', '.join(GPUS)}")
     check.add_argument("--tp", type=int, required=True, help="tensor-parallel size")
     check.add_argument("--pp", type=int, default=1, help="pipeline-parallel size")
-    check.add_argument("--accounting", choices=sorted(ACCOUNTINGS), default="0.26",
-                       help="vLLM release whose accounting to follow: 0.26 is measured, 0.32 projected")
+    check.add_argument(
+        "--accounting",
+        choices=sorted(ACCOUNTINGS),
+        default="0.26",
+        help="vLLM release whose accounting to follow: 0.26 is measured, 0.32 projected",
+    )
     plan = commands.add_parser("plan", help="the cheapest layout that starts the model")
     plan.add_argument("--gpu", required=True, help=f"comma-separated, of {', '.join(GPUS)}")
     plan.add_argument("--min-concurrency", type=float, default=1.0)
@@ -91,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "check":
             estimate = check_layout(
-                model, settings, gpu=args.gpu, tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
+                model,
+                settings,
+                gpu=args.gpu,
+                tensor_parallel_size=args.tp,
+                pipeline_parallel_size=args.pp,
                 accounting=ACCOUNTINGS[args.accounting],
             )
             _emit(estimate.to_dict(), CHECK_KEYS, as_json, render_check(estimate))
@@ -159,8 +167,10 @@ def render_plan(p: Plan) -> str:
         f"on {p.nodes} x {p.instance_type}, max_model_len={e.settings.max_model_len}",
     ]
     if p.marginal:
-        lines.append("  MARGINAL: the KV cache is barely above what the requested concurrency needs and "
-                     "no larger layout fits; the deployed vLLM release may not start it.")
+        lines.append(
+            "  MARGINAL: the KV cache is barely above what the requested concurrency needs and "
+            "no larger layout fits; the deployed vLLM release may not start it."
+        )
     for note in p.notes:
         lines.append(f"  note: {note}")
     lines += _memory_lines(e)

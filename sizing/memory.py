@@ -18,6 +18,7 @@ budget; they decide whether the budget fits on the device at all.
 
 from __future__ import annotations
 
+from sizing.accounting import VLLM_0_26, Accounting
 from sizing.activation import (
     cuda_context_bytes,
     cudagraph_bytes,
@@ -25,7 +26,6 @@ from sizing.activation import (
     torch_activation_peak_bytes,
     uses_v1_model_runner,
 )
-from sizing.accounting import VLLM_0_26, Accounting
 from sizing.architecture import DTYPE_BYTES, ModelArchitecture
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import Gpu
@@ -88,10 +88,18 @@ def estimate_memory(
         per_layer = kv_cache_bytes_per_token_per_layer(model, tp, settings.kv_cache_dtype_bytes)
         per_token = per_layer * len(layers)
         stage = dict(
-            layers=layers, per_layer=per_layer, weights=weights, peak=peak, non_torch=non_torch,
-            graphs=graphs, kv_bytes=kv_bytes, per_token=per_token,
+            layers=layers,
+            per_layer=per_layer,
+            weights=weights,
+            peak=peak,
+            non_torch=non_torch,
+            graphs=graphs,
+            kv_bytes=kv_bytes,
+            per_token=per_token,
             tokens=kv_cache_tokens(int(kv_bytes), per_token, block),
-            needed=kv_bytes_needed(model, layers, per_layer, settings.max_model_len, settings.max_num_batched_tokens, block),
+            needed=kv_bytes_needed(
+                model, layers, per_layer, settings.max_model_len, settings.max_num_batched_tokens, block
+            ),
             block=block,
         )
         context = cuda_context_bytes(model, tp)
@@ -139,7 +147,7 @@ def kv_bytes_needed(
     model: ModelArchitecture, layers: range, per_layer: int, max_model_len: int, batched: int, block: int
 ) -> int:
     """KV bytes one request at ``max_model_len`` needs on one rank (``max_memory_usage_bytes``)."""
-    sliding = sum(model.sliding_layers[layers.start:layers.stop]) if model.sliding_window else 0
+    sliding = sum(model.sliding_layers[layers.start : layers.stop]) if model.sliding_window else 0
     full = len(layers) - sliding
     tokens = full * tokens_needed_per_request(None, max_model_len, batched, block)
     if sliding:
@@ -198,6 +206,7 @@ def _verdict(model, gpu, settings, total, budget, context, stage) -> tuple[bool,
 def _estimated_max_model_len(model, stage, settings: ServingSettings) -> int:
     """vLLM's ``estimate_max_model_len``: binary search for the longest context whose single
     request fits the KV cache."""
+
     def fits(length: int) -> bool:
         needed = kv_bytes_needed(
             model, stage["layers"], stage["per_layer"], length, settings.max_num_batched_tokens, stage["block"]
@@ -216,11 +225,25 @@ def _estimated_max_model_len(model, stage, settings: ServingSettings) -> int:
 
 def _invalid(model, gpu, tp, pp, settings, reason, accounting: Accounting) -> MemoryEstimate:
     return MemoryEstimate(
-        model=model.name, gpu=gpu.name, tensor_parallel_size=tp, pipeline_parallel_size=pp,
-        settings=settings, valid=False, starts=False, reason=reason,
+        model=model.name,
+        gpu=gpu.name,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        settings=settings,
+        valid=False,
+        starts=False,
+        reason=reason,
         budget_gib_per_gpu=settings.gpu_memory_utilization * gpu.torch_total_memory_gib,
-        weights_gib_per_gpu=0.0, activation_gib_per_gpu=0.0, non_torch_gib_per_gpu=0.0,
-        cudagraph_gib_per_gpu=0.0, cudagraph_in_budget=False, kv_cache_gib_per_gpu=0.0, kv_cache_bytes_per_token_per_gpu=0,
-        kv_cache_tokens=0, kv_cache_gib_needed_per_request=0.0, max_concurrency=0.0,
-        outside_budget_gib_per_gpu=0.0, accounting=accounting.label,
+        weights_gib_per_gpu=0.0,
+        activation_gib_per_gpu=0.0,
+        non_torch_gib_per_gpu=0.0,
+        cudagraph_gib_per_gpu=0.0,
+        cudagraph_in_budget=False,
+        kv_cache_gib_per_gpu=0.0,
+        kv_cache_bytes_per_token_per_gpu=0,
+        kv_cache_tokens=0,
+        kv_cache_gib_needed_per_request=0.0,
+        max_concurrency=0.0,
+        outside_budget_gib_per_gpu=0.0,
+        accounting=accounting.label,
     )

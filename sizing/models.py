@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from sizing.architecture import ModelArchitecture
@@ -12,7 +12,7 @@ from sizing.errors import SizingError
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalog() -> dict[str, Path]:
     return {path.stem.lower(): path for path in sorted(CONFIG_DIR.glob("*.json"))}
 
@@ -21,7 +21,7 @@ def model_names() -> list[str]:
     return list(_catalog())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_catalog_model(name: str) -> ModelArchitecture:
     return ModelArchitecture.from_config(_read_json(_catalog()[name]), name=name)
 

@@ -11,8 +11,8 @@ never yields fewer GPUs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
 
 from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting
 from sizing.architecture import ModelArchitecture
@@ -43,7 +43,9 @@ class Attempt:
         return f"{self.gpu} TP={self.tensor_parallel_size} PP={self.pipeline_parallel_size}: {self.reason}"
 
 
-def instance_types_for(gpus: Iterable[str] | None = None, instance_types: Iterable[str] | None = None) -> list[InstanceType]:
+def instance_types_for(
+    gpus: Iterable[str] | None = None, instance_types: Iterable[str] | None = None
+) -> list[InstanceType]:
     """The instances a plan may use: named ones, or the cheapest instance of each named GPU."""
     chosen: dict[str, InstanceType] = {}
     for name in instance_types or ():
@@ -106,7 +108,8 @@ def plan_model(
         note = (
             f"{smallest.gpu} TP={smallest.tensor_parallel_size} PP={smallest.pipeline_parallel_size} "
             f"({smallest.gpus} GPUs) fits only marginally ({_headroom(smallest.estimate, min_concurrency)}"
-            + "".join(f"; {n}" for n in smallest.notes) + "); took the next size up"
+            + "".join(f"; {n}" for n in smallest.notes)
+            + "); took the next size up"
         )
         return replace(plan, notes=plan.notes + (note,))
     if smallest is not None:
@@ -120,7 +123,11 @@ def _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
     """Every layout to try, cheapest first. PP > 1 spans whole nodes: TP fills a node."""
     layouts = []
     for it in candidates:
-        tps = [tensor_parallel_size] if tensor_parallel_size else [t for t in TENSOR_PARALLEL_SIZES if t <= it.gpus_per_node]
+        tps = (
+            [tensor_parallel_size]
+            if tensor_parallel_size
+            else [t for t in TENSOR_PARALLEL_SIZES if t <= it.gpus_per_node]
+        )
         for tp in tps:
             if pipeline_parallel_size:
                 pps = [pipeline_parallel_size]
@@ -185,9 +192,12 @@ def _plan(model, it: InstanceType, tp: int, pp: int, estimate: MemoryEstimate, m
 def model_weights_gib(model: ModelArchitecture, estimate: MemoryEstimate) -> float:
     """All the weights one replica loads (what the startup probe's budget grows with)."""
     settings = estimate.settings
-    return weights_bytes_per_gpu(
-        model, 1, range(model.num_layers), True, True, settings.quantization, activation_bytes(model, settings)
-    ) / GIB
+    return (
+        weights_bytes_per_gpu(
+            model, 1, range(model.num_layers), True, True, settings.quantization, activation_bytes(model, settings)
+        )
+        / GIB
+    )
 
 
 def _no_fit(model, settings, candidates, attempts, min_concurrency, tp, pp) -> NoFitError:
@@ -225,7 +235,8 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
     if fit_len:
         out.append(
             f"max_model_len={fit_len} (the longest that fits {largest.gpu.name} TP={best_tp}"
-            + (f" PP={best_pp}" if best_pp > 1 else "") + ")"
+            + (f" PP={best_pp}" if best_pp > 1 else "")
+            + ")"
         )
     for label, changed in (
         ("kv_cache_dtype=fp8", replace(settings, kv_cache_dtype="fp8")),
@@ -234,27 +245,46 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
         if changed == settings:
             continue
         try:
-            plan = plan_model(model, changed, instance_types=[it.name for it in candidates],
-                              min_concurrency=min_concurrency, tensor_parallel_size=tp, pipeline_parallel_size=pp,
-                              explain=False)
+            plan = plan_model(
+                model,
+                changed,
+                instance_types=[it.name for it in candidates],
+                min_concurrency=min_concurrency,
+                tensor_parallel_size=tp,
+                pipeline_parallel_size=pp,
+                explain=False,
+            )
         except SizingError:
             continue
         out.append(f"{label}: {plan.gpu} TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}")
     others = [it for it in INSTANCES.values() if it.gpu.torch_total_memory_gib > largest.gpu.torch_total_memory_gib]
     if others:
         try:
-            plan = plan_model(model, settings, instance_types=[it.name for it in others],
-                              min_concurrency=min_concurrency, tensor_parallel_size=tp, pipeline_parallel_size=pp,
-                              explain=False)
-            out.append(f"a larger GPU: {plan.gpu} ({plan.instance_type}) TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}")
+            plan = plan_model(
+                model,
+                settings,
+                instance_types=[it.name for it in others],
+                min_concurrency=min_concurrency,
+                tensor_parallel_size=tp,
+                pipeline_parallel_size=pp,
+                explain=False,
+            )
+            out.append(
+                f"a larger GPU: {plan.gpu} ({plan.instance_type}) TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}"
+            )
         except SizingError:
             pass
     if not model.supports_pipeline_parallel:
         out.append(f"pipeline parallelism across nodes is not available: vLLM has no PP for {model.architecture}")
     elif pp is not None or tp is not None:
         try:
-            plan = plan_model(model, settings, instance_types=[it.name for it in candidates],
-                              min_concurrency=min_concurrency, explain=False)
+            plan = plan_model(
+                model,
+                settings,
+                instance_types=[it.name for it in candidates],
+                min_concurrency=min_concurrency,
+                explain=False,
+            )
             out.append(
                 f"leave TP/PP to the planner: {plan.gpu} TP={plan.tensor_parallel_size} "
                 f"PP={plan.pipeline_parallel_size} across {plan.nodes} node(s)"
@@ -266,6 +296,7 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
 
 def longest_max_model_len(model, settings, it: InstanceType, tp: int, pp: int, min_concurrency: float) -> int:
     """Binary search over whole blocks for the longest context this layout starts with."""
+
     def fits(length: int) -> bool:
         est = estimate_memory(model, it.gpu, tp, pp, replace(settings, max_model_len=length), it.gpus_per_node)
         return est.valid and est.starts and est.max_concurrency >= min_concurrency

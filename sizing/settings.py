@@ -37,9 +37,7 @@ class ServingSettings:
         _require_choice("quantization", self.quantization, QUANTIZATIONS)
         _require_choice("kv_cache_dtype", self.kv_cache_dtype, KV_CACHE_DTYPES)
         if not (isinstance(self.max_model_len, int) and self.max_model_len >= 1):
-            raise SizingError(
-                f"max_model_len {self.max_model_len!r} is invalid: give a whole number of tokens >= 1"
-            )
+            raise SizingError(f"max_model_len {self.max_model_len!r} is invalid: give a whole number of tokens >= 1")
         if not (0.0 < self.gpu_memory_utilization <= 1.0):
             raise SizingError(
                 f"gpu_memory_utilization {self.gpu_memory_utilization!r} is invalid: "
@@ -54,7 +52,7 @@ class ServingSettings:
     def kv_cache_dtype_bytes(self) -> int:
         return 1 if self.kv_cache_dtype == "fp8" else 2
 
-    def resolved(self, gpu: Gpu) -> "ServingSettings":
+    def resolved(self, gpu: Gpu) -> ServingSettings:
         """Fill unset batching limits with ``vllm serve``'s defaults for this GPU.
 
         vLLM (``EngineArgs.get_batch_defaults``) gives large GPUs (>= 70 GiB, not A100) 8192

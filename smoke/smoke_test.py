@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Optional
+from typing import Any
 
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_UNHEALTHY = 0, 1, 2, 3
 HEALTH_RETRY_SECONDS = 2.0
@@ -50,7 +50,7 @@ def server_root(base_url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-def _request(url: str, timeout: float, body: Optional[dict[str, Any]] = None) -> tuple[int, str]:
+def _request(url: str, timeout: float, body: dict[str, Any] | None = None) -> tuple[int, str]:
     """(status, body text); HTTP error statuses are returned, connection errors raised."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
@@ -123,10 +123,7 @@ def check_completion(status: int, text: str, model: str) -> str:
     if not choice.get("finish_reason"):
         raise SmokeFailure(f"choice has no finish_reason: {shown}")
     tokens = len(token_ids) or usage.get("completion_tokens") or "?"
-    return (
-        f"model={model} tokens={tokens} finish_reason={choice['finish_reason']} "
-        f"text={json.dumps(generated[:60])}"
-    )
+    return f"model={model} tokens={tokens} finish_reason={choice['finish_reason']} text={json.dumps(generated[:60])}"
 
 
 def parse_token_ids(value: str) -> list[int]:
@@ -141,9 +138,13 @@ def parse_token_ids(value: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--base-url", required=True, help="OpenAI base URL, e.g. http://svc.ns.svc.cluster.local:8000/v1")
+    parser.add_argument(
+        "--base-url", required=True, help="OpenAI base URL, e.g. http://svc.ns.svc.cluster.local:8000/v1"
+    )
     parser.add_argument("--model", required=True, help="the served model name the answer must carry")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole test (health wait included)")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds for the whole test (health wait included)"
+    )
     prompt = parser.add_mutually_exclusive_group()
     prompt.add_argument("--prompt-token-ids", type=parse_token_ids, help="comma-separated prompt token ids")
     prompt.add_argument("--prompt", help="prompt text (default: 'The capital of France is')")
@@ -152,14 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
     if args.max_tokens < 1:
         parser.error("--max-tokens must be at least 1")
-    prompt: Any = args.prompt_token_ids if args.prompt_token_ids is not None else (args.prompt or "The capital of France is")
+    prompt: Any = (
+        args.prompt_token_ids if args.prompt_token_ids is not None else (args.prompt or "The capital of France is")
+    )
     deadline = time.monotonic() + args.timeout
     url = args.base_url.rstrip("/") + "/completions"
     try:
@@ -171,12 +174,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         try:
             status, text = _request(url, timeout=remaining, body=completion_body(args.model, prompt, args.max_tokens))
         except (urllib.error.URLError, OSError) as error:
-            raise SmokeFailure(f"POST {url} failed: {type(error).__name__}: {getattr(error, 'reason', error)}") from None
+            raise SmokeFailure(
+                f"POST {url} failed: {type(error).__name__}: {getattr(error, 'reason', error)}"
+            ) from None
         summary = check_completion(status, text, args.model)
     except SmokeFailure as failure:
         print(f"SMOKE FAILED ({args.base_url}): {failure}", flush=True)
         return failure.code
-    print(f"SMOKE OK {args.base_url}: {summary} (healthy after {waited:.1f} s, completion {time.monotonic() - start:.2f} s)", flush=True)
+    print(
+        f"SMOKE OK {args.base_url}: {summary} (healthy after {waited:.1f} s, completion {time.monotonic() - start:.2f} s)",
+        flush=True,
+    )
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ encrypt them alone: ``gpu-inference:kubeconfig`` (an existing cluster's kubeconf
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from sizing.errors import SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
+from stack.project import PROJECT
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DEFAULT_NAMESPACE = "inference"
@@ -64,7 +65,7 @@ class SystemNodeGroup(_Model):
     disk_size_gib: int = Field(50, ge=20)
 
     @model_validator(mode="after")
-    def _sizes(self) -> "SystemNodeGroup":
+    def _sizes(self) -> SystemNodeGroup:
         if self.max_nodes < self.min_nodes:
             raise ValueError(f"maxNodes {self.max_nodes} is below minNodes {self.min_nodes}")
         return self
@@ -76,18 +77,18 @@ class NetworkStack(_Model):
     name: str = Field(description="Fully qualified stack name, e.g. acme/network/dev")
     vpc_id_output: str = "vpcId"
     subnet_ids_output: str = "privateSubnetIds"
-    public_subnet_ids_output: Optional[str] = None
+    public_subnet_ids_output: str | None = None
 
 
 class CreateCluster(_Model):
     """Create an EKS cluster (pulumi-eks, API authentication mode)."""
 
     name: str
-    version: Optional[str] = None
-    vpc_id: Optional[str] = None
-    subnet_ids: Optional[list[str]] = None
-    public_subnet_ids: Optional[list[str]] = None
-    network_stack: Optional[NetworkStack] = None
+    version: str | None = None
+    vpc_id: str | None = None
+    subnet_ids: list[str] | None = None
+    public_subnet_ids: list[str] | None = None
+    network_stack: NetworkStack | None = None
     endpoint_public_access: bool = True
     system_node_group: SystemNodeGroup = SystemNodeGroup()
 
@@ -97,7 +98,7 @@ class CreateCluster(_Model):
         return _dns_label(value, 100)
 
     @model_validator(mode="after")
-    def _network(self) -> "CreateCluster":
+    def _network(self) -> CreateCluster:
         by_id = self.vpc_id is not None or self.subnet_ids is not None
         if by_id and self.network_stack is not None:
             raise ValueError("give either vpcId and subnetIds, or networkStack, not both")
@@ -122,13 +123,13 @@ class ExistingCluster(_Model):
     """Adopt a cluster: from the ``gpu-inference:kubeconfig`` secret, or from a cluster stack."""
 
     source: Literal["kubeconfig", "stackReference"]
-    cluster_name: Optional[str] = None
-    subnet_ids: Optional[list[str]] = None
-    stack: Optional[str] = None
+    cluster_name: str | None = None
+    subnet_ids: list[str] | None = None
+    stack: str | None = None
     outputs: ClusterStackOutputs = ClusterStackOutputs()
 
     @model_validator(mode="after")
-    def _source(self) -> "ExistingCluster":
+    def _source(self) -> ExistingCluster:
         if self.source == "kubeconfig":
             if self.stack is not None:
                 raise ValueError("stack is only for source: stackReference")
@@ -143,7 +144,7 @@ class ExistingCluster(_Model):
 # --- scheduling --------------------------------------------------------------------------------
 
 KAI_SCHEDULER_NAME = "kai-scheduler"
-KAI_PARENT_QUEUE = "gpu-inference"  # created with install: true; the configured queues are its leaves
+KAI_PARENT_QUEUE = PROJECT  # created with install: true; the configured queues are its leaves
 
 
 class ModelScheduling(_Model):
@@ -155,15 +156,15 @@ class ModelScheduling(_Model):
     """
 
     scheduler: Literal["default", "kai"] = "default"
-    queue: Optional[str] = None
+    queue: str | None = None
 
     @field_validator("queue")
     @classmethod
-    def _queue(cls, value: Optional[str]) -> Optional[str]:
+    def _queue(cls, value: str | None) -> str | None:
         return None if value is None else _dns_label(value, 63)
 
     @model_validator(mode="after")
-    def _kai_queue(self) -> "ModelScheduling":
+    def _kai_queue(self) -> ModelScheduling:
         if self.scheduler == "kai" and not self.queue:
             raise ValueError("scheduler kai needs queue (the KAI queue the pods are charged to, e.g. default-queue)")
         if self.scheduler == "default" and self.queue:
@@ -182,7 +183,7 @@ class ClusterScheduling(ModelScheduling):
     install: bool = False
 
     @model_validator(mode="after")
-    def _install(self) -> "ClusterScheduling":
+    def _install(self) -> ClusterScheduling:
         if self.install and self.scheduler != "kai":
             raise ValueError("install: true installs KAI Scheduler: set scheduler: kai")
         return self
@@ -191,8 +192,8 @@ class ClusterScheduling(ModelScheduling):
 class ClusterConfig(_Model):
     """Where the servers run: exactly one of ``create`` or ``existing``."""
 
-    create: Optional[CreateCluster] = None
-    existing: Optional[ExistingCluster] = None
+    create: CreateCluster | None = None
+    existing: ExistingCluster | None = None
     namespace: str = DEFAULT_NAMESPACE
     client_namespaces: list[str] = Field(default_factory=list)
     scheduling: ClusterScheduling = ClusterScheduling()
@@ -210,7 +211,7 @@ class ClusterConfig(_Model):
         return value
 
     @model_validator(mode="after")
-    def _one_mode(self) -> "ClusterConfig":
+    def _one_mode(self) -> ClusterConfig:
         if (self.create is None) == (self.existing is None):
             raise ValueError("give exactly one of create (a new EKS cluster) or existing (adopt one)")
         return self
@@ -223,16 +224,16 @@ class NodeGroupConfig(_Model):
     """One EKS managed node group of GPU nodes."""
 
     name: str
-    gpu: Optional[str] = None
-    instance_type: Optional[str] = None
+    gpu: str | None = None
+    instance_type: str | None = None
     capacity_type: CapacityType = "ON_DEMAND"
-    capacity_reservation_id: Optional[str] = None
+    capacity_reservation_id: str | None = None
     min_nodes: int = Field(0, ge=0)
     max_nodes: int = Field(ge=1)
     disk_size_gib: int = Field(500, ge=50, le=16384)
     efa: bool = False
     ami_type: AmiType = "AL2023_x86_64_NVIDIA"
-    subnet_ids: Optional[list[str]] = None
+    subnet_ids: list[str] | None = None
 
     @field_validator("name")
     @classmethod
@@ -241,7 +242,7 @@ class NodeGroupConfig(_Model):
 
     @field_validator("gpu")
     @classmethod
-    def _gpu(cls, value: Optional[str]) -> Optional[str]:
+    def _gpu(cls, value: str | None) -> str | None:
         if value is None:
             return None
         try:
@@ -251,7 +252,7 @@ class NodeGroupConfig(_Model):
 
     @field_validator("instance_type")
     @classmethod
-    def _instance_type(cls, value: Optional[str]) -> Optional[str]:
+    def _instance_type(cls, value: str | None) -> str | None:
         if value is None:
             return None
         try:
@@ -261,17 +262,15 @@ class NodeGroupConfig(_Model):
 
     @field_validator("capacity_reservation_id")
     @classmethod
-    def _reservation(cls, value: Optional[str]) -> Optional[str]:
+    def _reservation(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^cr-[0-9a-f]{8,17}$", value):
             raise ValueError(f"{value!r} is not a capacity reservation id (cr- followed by 8 to 17 hex digits)")
         return value
 
     @model_validator(mode="after")
-    def _rules(self) -> "NodeGroupConfig":
+    def _rules(self) -> NodeGroupConfig:
         if (self.gpu is None) == (self.instance_type is None):
-            raise ValueError(
-                f"give exactly one of gpu ({', '.join(GPUS)}) or instanceType ({', '.join(INSTANCES)})"
-            )
+            raise ValueError(f"give exactly one of gpu ({', '.join(GPUS)}) or instanceType ({', '.join(INSTANCES)})")
         if self.max_nodes < self.min_nodes:
             raise ValueError(f"maxNodes {self.max_nodes} is below minNodes {self.min_nodes}")
         if self.capacity_type == "CAPACITY_BLOCK" and self.capacity_reservation_id is None:
@@ -310,14 +309,14 @@ class HuggingFaceSource(_Model):
     """Download the weights from the Hugging Face Hub at start (token from ``gpu-inference:hfToken``)."""
 
     type: Literal["huggingFace"]
-    repo: Optional[str] = Field(
+    repo: str | None = Field(
         None, description="Repo to download when it differs from the catalog's (e.g. the -Instruct variant)"
     )
-    revision: Optional[str] = None
+    revision: str | None = None
 
     @field_validator("repo")
     @classmethod
-    def _repo(cls, value: Optional[str]) -> Optional[str]:
+    def _repo(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", value):
             raise ValueError(f"{value!r} is not a Hugging Face repo id (owner/name)")
         return value
@@ -353,16 +352,16 @@ class NimCache(_Model):
     per-pod emptyDir sized from the weights (default), or an existing PersistentVolumeClaim."""
 
     type: Literal["emptyDir", "pvc"] = "emptyDir"
-    claim_name: Optional[str] = None
-    size_gib: Optional[int] = Field(None, ge=10)
+    claim_name: str | None = None
+    size_gib: int | None = Field(None, ge=10)
 
     @field_validator("claim_name")
     @classmethod
-    def _claim(cls, value: Optional[str]) -> Optional[str]:
+    def _claim(cls, value: str | None) -> str | None:
         return None if value is None else _dns_label(value, 253)
 
     @model_validator(mode="after")
-    def _kind(self) -> "NimCache":
+    def _kind(self) -> NimCache:
         if self.type == "pvc" and not self.claim_name:
             raise ValueError("type pvc needs claimName (an existing ReadWriteOnce/ReadWriteMany claim)")
         if self.type == "emptyDir" and self.claim_name:
@@ -374,8 +373,8 @@ class NimConfig(_Model):
     """NVIDIA NIM for LLMs as the engine of one model (``engine: nim``)."""
 
     image: str = Field(description="nvcr.io/nim/<org>/<model>:<tag>, pinned")
-    profile: Optional[str] = Field(None, description="NIM_MODEL_PROFILE: a profile id or its readable name")
-    profile_tensor_parallel_sizes: Optional[list[int]] = Field(
+    profile: str | None = Field(None, description="NIM_MODEL_PROFILE: a profile id or its readable name")
+    profile_tensor_parallel_sizes: list[int] | None = Field(
         None, description="TP sizes the image's profiles offer for this GPU (list-model-profiles)"
     )
     passthrough_args: bool = Field(
@@ -396,7 +395,7 @@ class NimConfig(_Model):
 
     @field_validator("profile_tensor_parallel_sizes")
     @classmethod
-    def _tps(cls, value: Optional[list[int]]) -> Optional[list[int]]:
+    def _tps(cls, value: list[int] | None) -> list[int] | None:
         if value is not None:
             if not value or any(tp not in (1, 2, 4, 8) for tp in value):
                 raise ValueError(f"{value} is invalid: list tensor-parallel sizes among 1, 2, 4, 8")
@@ -404,16 +403,16 @@ class NimConfig(_Model):
         return value
 
     @property
-    def profile_tensor_parallel_size(self) -> Optional[int]:
+    def profile_tensor_parallel_size(self) -> int | None:
         match = NIM_PROFILE_TP.search(self.profile or "")
         return int(match.group(1)) if match else None
 
     @property
-    def profile_pipeline_parallel_size(self) -> Optional[int]:
+    def profile_pipeline_parallel_size(self) -> int | None:
         match = NIM_PROFILE_PP.search(self.profile or "")
         return int(match.group(1)) if match else None
 
-    def offered_tensor_parallel_sizes(self) -> Optional[list[int]]:
+    def offered_tensor_parallel_sizes(self) -> list[int] | None:
         """The TP sizes the declared profile(s) allow, or None when nothing was declared."""
         named = self.profile_tensor_parallel_size
         if named is not None and self.profile_tensor_parallel_sizes is not None:
@@ -428,7 +427,7 @@ class ModelConfig(_Model):
 
     name: str
     model: str = Field(description="Catalog name (e.g. llama-3.1-70b) or a Hugging Face repo id")
-    architecture: Optional[dict[str, Any]] = Field(
+    architecture: dict[str, Any] | None = Field(
         None, description="config.json fields, required when model is not a catalog name"
     )
     source: HuggingFaceSource | VolumeSource = Field(
@@ -440,19 +439,19 @@ class ModelConfig(_Model):
     quantization: Literal["none", "fp8", "awq", "gptq"] = "none"
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     gpu_memory_utilization: float = Field(0.9, gt=0, le=0.98)
-    max_num_seqs: Optional[int] = Field(None, ge=1)
-    max_num_batched_tokens: Optional[int] = Field(None, ge=1)
+    max_num_seqs: int | None = Field(None, ge=1)
+    max_num_batched_tokens: int | None = Field(None, ge=1)
     enforce_eager: bool = False
-    tensor_parallel_size: Optional[int] = Field(None, ge=1, le=8)
-    pipeline_parallel_size: Optional[int] = Field(None, ge=1)
+    tensor_parallel_size: int | None = Field(None, ge=1, le=8)
+    pipeline_parallel_size: int | None = Field(None, ge=1)
     replicas: int = Field(1, ge=0)
-    node_group: Optional[str] = None
-    image: Optional[str] = None
-    served_model_name: Optional[str] = None
-    client_namespaces: Optional[list[str]] = None
+    node_group: str | None = None
+    image: str | None = None
+    served_model_name: str | None = None
+    client_namespaces: list[str] | None = None
     engine: Literal["vllm", "nim"] = "vllm"
-    nim: Optional[NimConfig] = None
-    scheduling: Optional[ModelScheduling] = None
+    nim: NimConfig | None = None
+    scheduling: ModelScheduling | None = None
 
     @field_validator("name")
     @classmethod
@@ -461,14 +460,14 @@ class ModelConfig(_Model):
 
     @field_validator("client_namespaces")
     @classmethod
-    def _clients(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+    def _clients(cls, value: list[str] | None) -> list[str] | None:
         for item in value or ():
             _dns_label(item, 63)
         return value
 
     @field_validator("image")
     @classmethod
-    def _image(cls, value: Optional[str]) -> Optional[str]:
+    def _image(cls, value: str | None) -> str | None:
         if value is not None and (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
             raise ValueError(f"{value!r} has no tag or digest: pin the image, e.g. vllm/vllm-openai:v0.32.0")
         if value is not None and value.endswith(":latest"):
@@ -476,16 +475,16 @@ class ModelConfig(_Model):
         return value
 
     @model_validator(mode="after")
-    def _engine(self) -> "ModelConfig":
+    def _engine(self) -> ModelConfig:
         if self.engine == "nim":
             if self.nim is None:
-                raise ValueError("engine nim needs nim (at least nim.image, e.g. nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4)")
+                raise ValueError(
+                    "engine nim needs nim (at least nim.image, e.g. nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4)"
+                )
             if self.image is not None:
                 raise ValueError("image is the vLLM image; with engine nim give nim.image")
             if "source" in self.model_fields_set:
-                raise ValueError(
-                    "source is not used with engine nim: NIM downloads its model from NGC into nim.cache"
-                )
+                raise ValueError("source is not used with engine nim: NIM downloads its model from NGC into nim.cache")
         elif self.nim is not None:
             raise ValueError("nim is only used with engine: nim")
         return self
@@ -519,7 +518,7 @@ def _valid_keys(model: type[BaseModel]) -> str:
     return ", ".join(info.alias or name for name, info in model.model_fields.items())
 
 
-def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
+def _model_at(loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class that owns the field at ``loc`` (for listing valid keys)."""
     current: Any = StackConfig
     for part in loc[:-1]:
@@ -574,9 +573,7 @@ def parse_config(raw: dict[str, Any]) -> StackConfig:
     """Validate the raw config objects; raise ConfigError listing every problem with its path."""
     missing = [key for key in ("cluster", "nodeGroups") if raw.get(key) is None]
     if missing:
-        raise ConfigError(
-            [f"{key}: required (set gpu-inference:{key} in Pulumi.<stack>.yaml)" for key in missing]
-        )
+        raise ConfigError([f"{key}: required (set gpu-inference:{key} in Pulumi.<stack>.yaml)" for key in missing])
     try:
         config = StackConfig.model_validate({k: v for k, v in raw.items() if v is not None})
     except ValidationError as error:

@@ -19,7 +19,7 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from google.protobuf import json_format
@@ -29,7 +29,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "gpu-inference"
+from stack.project import PROJECT
 SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire format's secret marker
 SIG_KEY = rpc._special_sig_key  # noqa: SLF001
 
@@ -108,7 +108,7 @@ class Run:
     secret_outputs: set[str] = field(default_factory=set)
     unknown_outputs: set[str] = field(default_factory=set)
     logs: list[tuple[str, str]] = field(default_factory=list)
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -242,9 +242,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def GetDeploymentInfo(self, request):  # noqa: N802
         info = super().GetDeploymentInfo(request)
-        features = [
-            f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
-        ]
+        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
         return resource_pb2.DeploymentInfo(supportedFeatures=features)
 
 
@@ -279,8 +277,8 @@ def run_program(
     *,
     stack: str = "test",
     preview: bool = False,
-    secrets: Optional[dict[str, str]] = None,
-    stack_references: Optional[dict[str, dict[str, Any]]] = None,
+    secrets: dict[str, str] | None = None,
+    stack_references: dict[str, dict[str, Any]] | None = None,
     program: Path = ROOT / "__main__.py",
     capture_errors: bool = False,
     project: str = PROJECT,
@@ -319,9 +317,7 @@ def run_program(
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
     root_resource = settings.get_root_resource()
 
-    saved_path = list(sys.path)
     saved_cwd = os.getcwd()
-    sys.path.insert(0, str(program.parent))
     os.chdir(program.parent)
     try:
 
@@ -346,7 +342,6 @@ def run_program(
                 run.secret_outputs.add(name)
             run.outputs[name] = resolved
     finally:
-        sys.path[:] = saved_path
         os.chdir(saved_cwd)
         settings.reset_options(project=project, stack=stack, preview=preview)
         loop.close()

@@ -77,7 +77,7 @@ def service_url(service: str, namespace: str) -> str:
     return f"http://{service}.{namespace}.svc.cluster.local:{PORT}/v1"
 
 
-def model_endpoint(model: "ModelPlacement", namespace: str) -> ModelEndpoint:
+def model_endpoint(model: ModelPlacement, namespace: str) -> ModelEndpoint:
     plan = model.plan
     return ModelEndpoint(
         url=service_url(model.name, namespace),
@@ -99,7 +99,7 @@ def model_endpoint(model: "ModelPlacement", namespace: str) -> ModelEndpoint:
     )
 
 
-def node_group_info(group: "NodeGroupPlacement") -> NodeGroupInfo:
+def node_group_info(group: NodeGroupPlacement) -> NodeGroupInfo:
     return NodeGroupInfo(
         instance_type=group.instance.name,
         gpu=group.instance.gpu_name,
@@ -110,7 +110,7 @@ def node_group_info(group: "NodeGroupPlacement") -> NodeGroupInfo:
     )
 
 
-def plain_outputs(placement: "Placement") -> dict[str, Any]:
+def plain_outputs(placement: Placement) -> dict[str, Any]:
     """Every output except ``clusterName`` and ``kubeconfig``, as plain JSON-able values."""
     namespace = placement.config.cluster.namespace
     return {
@@ -122,7 +122,7 @@ def plain_outputs(placement: "Placement") -> dict[str, Any]:
     }
 
 
-def export_outputs(placement: "Placement", cluster_name: pulumi.Input[str], kubeconfig: pulumi.Input[str]) -> None:
+def export_outputs(placement: Placement, cluster_name: pulumi.Input[str], kubeconfig: pulumi.Input[str]) -> None:
     for key, value in plain_outputs(placement).items():
         pulumi.export(key, value)
     pulumi.export("clusterName", cluster_name)
@@ -137,7 +137,9 @@ def parse_outputs(values: dict[str, Any]) -> StackOutputs:
     return StackOutputs.model_validate({key: values.get(key) for key in OUTPUT_KEYS})
 
 
-def read_stack_outputs(stack_name: str, opts: pulumi.ResourceOptions | None = None) -> tuple[pulumi.StackReference, pulumi.Output[StackOutputs]]:
+def read_stack_outputs(
+    stack_name: str, opts: pulumi.ResourceOptions | None = None
+) -> tuple[pulumi.StackReference, pulumi.Output[StackOutputs]]:
     """Read a gpu-inference stack's outputs through a StackReference, typed.
 
     Returns the reference (for ``get_output("kubeconfig")``, which stays a secret) and the

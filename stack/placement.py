@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from sizing.architecture import ModelArchitecture
 from sizing.errors import NoFitError, SizingError
@@ -45,7 +45,7 @@ class ModelPlacement:
     architecture: ModelArchitecture
     plan: Plan
     node_group: str
-    hf_repo_id: Optional[str]
+    hf_repo_id: str | None
     scheduling: ModelScheduling = ModelScheduling()
 
     @property
@@ -152,25 +152,33 @@ class Placement:
         }
 
 
-def resolve_model(index: int, model: ModelConfig) -> tuple[ModelArchitecture, Optional[str]]:
+def resolve_model(index: int, model: ModelConfig) -> tuple[ModelArchitecture, str | None]:
     """The architecture the planner sizes, and the Hugging Face repo id to download (if any)."""
     path = f"models[{index}]"
     catalog = model_names()
     if model.model.strip().lower() in catalog:
         if model.architecture is not None:
-            raise ConfigError([f"{path}.architecture: not allowed for catalog model {model.model!r} (its config.json ships with the sizing)"])
+            raise ConfigError(
+                [
+                    f"{path}.architecture: not allowed for catalog model {model.model!r} (its config.json ships with the sizing)"
+                ]
+            )
         architecture = load_model(model.model)
         return architecture, architecture.hf_repo_id
     if not HF_REPO_ID.match(model.model):
         raise ConfigError(
-            [f"{path}.model: {model.model!r} is neither a catalog model ({', '.join(catalog)}) "
-             "nor a Hugging Face repo id (owner/name)"]
+            [
+                f"{path}.model: {model.model!r} is neither a catalog model ({', '.join(catalog)}) "
+                "nor a Hugging Face repo id (owner/name)"
+            ]
         )
     if model.architecture is None:
         raise ConfigError(
-            [f"{path}.architecture: required for {model.model!r}, which is not in the catalog: "
-             "copy the fields of its config.json (hidden_size, num_hidden_layers, num_attention_heads, "
-             "num_key_value_heads, intermediate_size, vocab_size, max_position_embeddings, ...)"]
+            [
+                f"{path}.architecture: required for {model.model!r}, which is not in the catalog: "
+                "copy the fields of its config.json (hidden_size, num_hidden_layers, num_attention_heads, "
+                "num_key_value_heads, intermediate_size, vocab_size, max_position_embeddings, ...)"
+            ]
         )
     try:
         architecture = ModelArchitecture.from_config(model.architecture, name=model.model)
@@ -202,7 +210,7 @@ def _scheduling(model: ModelConfig, config: StackConfig) -> ModelScheduling:
     return ModelScheduling(scheduler=cluster.scheduler, queue=cluster.queue)
 
 
-def _nim_tensor_parallel_sizes(index: int, model: ModelConfig) -> Optional[list[int]]:
+def _nim_tensor_parallel_sizes(index: int, model: ModelConfig) -> list[int] | None:
     """The TP sizes a NIM model may use (its declared profile's), or None (any)."""
     path = f"models[{index}]"
     nim = model.nim
@@ -210,26 +218,34 @@ def _nim_tensor_parallel_sizes(index: int, model: ModelConfig) -> Optional[list[
     offered = nim.offered_tensor_parallel_sizes()
     if offered is not None and not offered:
         raise ConfigError(
-            [f"{path}.nim.profile: {nim.profile!r} names tp{nim.profile_tensor_parallel_size}, which is not among "
-             f"nim.profileTensorParallelSizes {nim.profile_tensor_parallel_sizes}"]
+            [
+                f"{path}.nim.profile: {nim.profile!r} names tp{nim.profile_tensor_parallel_size}, which is not among "
+                f"nim.profileTensorParallelSizes {nim.profile_tensor_parallel_sizes}"
+            ]
         )
     pp = nim.profile_pipeline_parallel_size
     if pp is not None and pp > 1:
         raise ConfigError(
-            [f"{path}.nim.profile: {nim.profile!r} is a pp{pp} profile, which spans nodes; this stack serves NIM "
-             "on one node (its multi-node launcher is not wired here): choose a pp1 profile, or engine: vllm"]
+            [
+                f"{path}.nim.profile: {nim.profile!r} is a pp{pp} profile, which spans nodes; this stack serves NIM "
+                "on one node (its multi-node launcher is not wired here): choose a pp1 profile, or engine: vllm"
+            ]
         )
     if model.pipeline_parallel_size is not None and model.pipeline_parallel_size > 1:
         raise ConfigError(
-            [f"{path}.pipelineParallelSize: {model.pipeline_parallel_size} would span nodes; this stack serves NIM on one "
-             "node: remove it, or use engine: vllm for multi-node serving"]
+            [
+                f"{path}.pipelineParallelSize: {model.pipeline_parallel_size} would span nodes; this stack serves NIM on one "
+                "node: remove it, or use engine: vllm for multi-node serving"
+            ]
         )
     if offered is not None and model.tensor_parallel_size is not None and model.tensor_parallel_size not in offered:
         source = f"profile {nim.profile!r}" if nim.profile_tensor_parallel_size is not None else "its profiles"
         raise ConfigError(
-            [f"{path}.tensorParallelSize: {model.tensor_parallel_size} is not offered by the NIM image's {source} "
-             f"(offered: {', '.join(f'tp{tp}' for tp in offered)}); NIM would refuse the profile or pick another layout: "
-             f"give one of {offered} or leave it to the planner"]
+            [
+                f"{path}.tensorParallelSize: {model.tensor_parallel_size} is not offered by the NIM image's {source} "
+                f"(offered: {', '.join(f'tp{tp}' for tp in offered)}); NIM would refuse the profile or pick another layout: "
+                f"give one of {offered} or leave it to the planner"
+            ]
         )
     return offered
 
@@ -242,15 +258,19 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     limit = architecture.max_position_embeddings
     if model.max_model_len > limit:
         raise ConfigError(
-            [f"{path}.maxModelLen: {model.max_model_len} exceeds {model.model}'s limit of {limit} tokens "
-             f"(max_position_embeddings); give at most {limit}"]
+            [
+                f"{path}.maxModelLen: {model.max_model_len} exceeds {model.model}'s limit of {limit} tokens "
+                f"(max_position_embeddings); give at most {limit}"
+            ]
         )
     pp = model.pipeline_parallel_size
     if pp is not None and pp > 1 and not architecture.supports_pipeline_parallel:
         raise ConfigError(
-            [f"{path}.pipelineParallelSize: {pp} needs pipeline parallelism, which vLLM does not implement for "
-             f"{architecture.architecture} ({model.model}); remove it and serve from one node (larger GPUs, "
-             "quantization or an fp8 KV cache)"]
+            [
+                f"{path}.pipelineParallelSize: {pp} needs pipeline parallelism, which vLLM does not implement for "
+                f"{architecture.architecture} ({model.model}); remove it and serve from one node (larger GPUs, "
+                "quantization or an fp8 KV cache)"
+            ]
         )
     nim_tps = _nim_tensor_parallel_sizes(index, model) if model.engine == "nim" else None
     settings = _settings(index, model)
@@ -260,7 +280,7 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
         pp = 1  # NIM is served on one node here
     where = f"node group {model.node_group!r}" if model.node_group else "the configured node groups"
     if model.tensor_parallel_size is not None:
-        tensor_parallel_sizes: list[Optional[int]] = [model.tensor_parallel_size]
+        tensor_parallel_sizes: list[int | None] = [model.tensor_parallel_size]
     elif pp is not None and pp > 1:
         # Pipeline stages span whole nodes: TP fills a node.
         tensor_parallel_sizes = sorted({g.instance.gpus_per_node for g in groups})
@@ -294,9 +314,11 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     instance = next(g.instance for g in groups if g.instance.name == plan.instance_type)
     if plan.pods > 1 and plan.gpus_per_pod != instance.gpus_per_node:
         raise ConfigError(
-            [f"{path}.tensorParallelSize: {plan.tensor_parallel_size} with PP={plan.pipeline_parallel_size} would put "
-             f"{plan.pods} pods of {plan.gpus_per_pod} GPUs per replica; pipeline stages span whole nodes here "
-             f"(one pod per {instance.name} node): give tensorParallelSize {instance.gpus_per_node} or leave TP/PP to the planner"]
+            [
+                f"{path}.tensorParallelSize: {plan.tensor_parallel_size} with PP={plan.pipeline_parallel_size} would put "
+                f"{plan.pods} pods of {plan.gpus_per_pod} GPUs per replica; pipeline stages span whole nodes here "
+                f"(one pod per {instance.name} node): give tensorParallelSize {instance.gpus_per_node} or leave TP/PP to the planner"
+            ]
         )
     candidates = [g for g in groups if g.instance.name == plan.instance_type]
     if plan.pods > 1:

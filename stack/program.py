@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -17,7 +17,7 @@ from pulumi.runtime import config as runtime_config
 from stack.config import ConfigError, HuggingFaceSource, parse_config
 from stack.placement import Placement, place
 
-PROJECT = "gpu-inference"
+from stack.project import PROJECT
 OBJECT_KEYS = ("cluster", "nodeGroups", "models")
 SECRET_KEYS = ("kubeconfig", "hfToken", "ngcApiKey")
 
@@ -25,15 +25,15 @@ SECRET_KEYS = ("kubeconfig", "hfToken", "ngcApiKey")
 @dataclass(frozen=True)
 class Loaded:
     placement: Placement
-    kubeconfig: Optional[pulumi.Output[str]]
-    hf_token: Optional[pulumi.Output[str]]
-    ngc_api_key: Optional[pulumi.Output[str]] = None
+    kubeconfig: pulumi.Output[str] | None
+    hf_token: pulumi.Output[str] | None
+    ngc_api_key: pulumi.Output[str] | None = None
 
 
 def _project_keys() -> set[str]:
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     prefix = f"{PROJECT}:"
-    return {key[len(prefix):] for key in keys if key.startswith(prefix)}
+    return {key[len(prefix) :] for key in keys if key.startswith(prefix)}
 
 
 def read_raw_config() -> dict[str, Any]:
@@ -66,15 +66,19 @@ def load() -> Loaded:
     existing = stack_config.cluster.existing
     if existing is not None and existing.source == "kubeconfig" and kubeconfig is None:
         raise ConfigError(
-            [f"{PROJECT}:kubeconfig: required with cluster.existing.source kubeconfig "
-             "(pulumi config set --secret kubeconfig < kubeconfig.yaml)"]
+            [
+                f"{PROJECT}:kubeconfig: required with cluster.existing.source kubeconfig "
+                "(pulumi config set --secret kubeconfig < kubeconfig.yaml)"
+            ]
         )
     ngc_api_key = config.get_secret("ngcApiKey")
     nim_models = [f"models[{i}]" for i, m in enumerate(stack_config.models) if m.engine == "nim"]
     if nim_models and ngc_api_key is None:
         raise ConfigError(
-            [f"{PROJECT}:ngcApiKey: required by engine nim ({', '.join(nim_models)}): NIM pulls its image from nvcr.io "
-             "and its model from NGC with it (pulumi config set --secret ngcApiKey nvapi-...)"]
+            [
+                f"{PROJECT}:ngcApiKey: required by engine nim ({', '.join(nim_models)}): NIM pulls its image from nvcr.io "
+                "and its model from NGC with it (pulumi config set --secret ngcApiKey nvapi-...)"
+            ]
         )
     placement = place(stack_config)
     for group in stack_config.node_groups:
@@ -85,7 +89,9 @@ def load() -> Loaded:
                 "instances outside that zone will fail to launch"
             )
     hf_token = config.get_secret("hfToken")
-    vllm_downloads = [m for m in placement.models if m.engine == "vllm" and isinstance(m.config.source, HuggingFaceSource)]
+    vllm_downloads = [
+        m for m in placement.models if m.engine == "vllm" and isinstance(m.config.source, HuggingFaceSource)
+    ]
     if hf_token is None and vllm_downloads:
         pulumi.log.warn(
             f"{PROJECT}:hfToken is not set: models downloaded from Hugging Face get no token, "

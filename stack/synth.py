@@ -101,7 +101,10 @@ def write_build(run: Run, plan: dict[str, Any], out: Path) -> list[Path]:
                 yaml.safe_dump(clean(registration.inputs), sort_keys=True, default_flow_style=False),
             )
         elif registration.type.startswith(("aws:", "eks:")):
-            write(out / "aws" / aws_file(registration), json.dumps(clean(registration.inputs), indent=2, sort_keys=True) + "\n")
+            write(
+                out / "aws" / aws_file(registration),
+                json.dumps(clean(registration.inputs), indent=2, sort_keys=True) + "\n",
+            )
     return written
 
 
@@ -163,7 +166,9 @@ def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
         if level in ("warning", "error"):
             print(f"{level}: {message}")
     print()
-    print(f"wrote {len(written)} files under {out.relative_to(build_root.parent) if out.is_relative_to(build_root.parent) else out}")
+    print(
+        f"wrote {len(written)} files under {out.relative_to(build_root.parent) if out.is_relative_to(build_root.parent) else out}"
+    )
     return run
 
 

@@ -18,11 +18,9 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from components.addons import (  # noqa: E402
     EFA_CHART,
@@ -35,9 +33,9 @@ from components.addons import (  # noqa: E402
 )
 from components.gpu_enablement import CHART_REPO, CHART_VERSION  # noqa: E402
 from components.labels import NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
-from components.vllm_model import load_seconds, shm_size_mib  # noqa: E402
+from components.vllm_model import load_seconds  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
-from stack.mockrun import Registration, Run, Secret, Unknown, load_stack_config, reveal, run_program  # noqa: E402
+from stack.mockrun import Registration, Run, Secret, load_stack_config, run_program  # noqa: E402
 from verify.invariants import expression_matches  # noqa: E402
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -67,7 +65,7 @@ def stack_config(stack: str) -> dict[str, Any]:
     return copy.deepcopy(load_stack_config(stack))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_stack_run(stack: str, preview: bool) -> Run:
     return run_program(stack_config(stack), stack=stack, preview=preview, secrets=SECRETS)
 
@@ -77,11 +75,13 @@ def run_stack(stack: str, preview: bool) -> Run:
     return _cached_stack_run(stack, preview)
 
 
-def run_config(config: dict[str, Any], *, preview: bool = False, secrets: Optional[dict[str, str]] = None, **kwargs) -> Run:
+def run_config(
+    config: dict[str, Any], *, preview: bool = False, secrets: dict[str, str] | None = None, **kwargs
+) -> Run:
     return run_program(config, stack="test", preview=preview, secrets=SECRETS if secrets is None else secrets, **kwargs)
 
 
-def run_bad_config(config: dict[str, Any], *, preview: bool = False, secrets: Optional[dict[str, str]] = None) -> Run:
+def run_bad_config(config: dict[str, Any], *, preview: bool = False, secrets: dict[str, str] | None = None) -> Run:
     """Run a config expected to be rejected; the run carries the error and what was registered."""
     return run_config(config, preview=preview, secrets=secrets, capture_errors=True)
 
@@ -139,7 +139,7 @@ def container(deployment: Registration) -> dict[str, Any]:
     return pod_container(deployment.plain_inputs["spec"]["template"])
 
 
-def arg_value(args: list[str], flag: str) -> Optional[str]:
+def arg_value(args: list[str], flag: str) -> str | None:
     if flag not in args:
         return None
     return args[args.index(flag) + 1]
@@ -188,12 +188,16 @@ def required_terms(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def affinity_matches(pod_spec: dict[str, Any], labels: dict[str, str]) -> bool:
     """Terms are ORed, expressions within a term ANDed (the scheduler's semantics)."""
-    return any(all(expression_matches(e, labels) for e in term["matchExpressions"]) for term in required_terms(pod_spec))
+    return any(
+        all(expression_matches(e, labels) for e in term["matchExpressions"]) for term in required_terms(pod_spec)
+    )
 
 
 def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
     """Kubernetes' toleration semantics, with the EKS API's effect spelling translated."""
-    effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}[taint["effect"]]
+    effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}[
+        taint["effect"]
+    ]
     for toleration in tolerations:
         if toleration.get("effect") not in (None, "", effect):
             continue
@@ -275,7 +279,9 @@ def _check_pod(name: str, role: str, template: dict[str, Any], model: dict[str, 
         if shm < max(1024, vllm_need + 256):
             problems.append(f"{where}: /dev/shm {shm} MiB is below what vLLM and NCCL need at TP={gpus}")
         if quantity_mib(resources["limits"]["memory"]) < shm + 16 * 1024:
-            problems.append(f"{where}: memory limit {resources['limits']['memory']} does not leave room beside /dev/shm")
+            problems.append(
+                f"{where}: memory limit {resources['limits']['memory']} does not leave room beside /dev/shm"
+            )
     # No privilege.
     security = c["securityContext"]
     if security.get("privileged") or security.get("allowPrivilegeEscalation") is not False:
@@ -291,13 +297,17 @@ def _check_pod(name: str, role: str, template: dict[str, Any], model: dict[str, 
     labels = template["metadata"]["labels"]
     if scheduler == "kai":
         if pod.get("schedulerName") != "kai-scheduler" or not labels.get(KAI_QUEUE):
-            problems.append(f"{where}: scheduler kai but schedulerName {pod.get('schedulerName')!r}, queue {labels.get(KAI_QUEUE)!r}")
+            problems.append(
+                f"{where}: scheduler kai but schedulerName {pod.get('schedulerName')!r}, queue {labels.get(KAI_QUEUE)!r}"
+            )
     elif pod.get("schedulerName") not in (None, "default-scheduler") or KAI_QUEUE in labels:
         problems.append(f"{where}: not scheduled by the default scheduler")
     return problems
 
 
-def _check_probes(where: str, c: dict[str, Any], plan: dict[str, Any], registration: Registration, ready: str, live: str) -> list[str]:
+def _check_probes(
+    where: str, c: dict[str, Any], plan: dict[str, Any], registration: Registration, ready: str, live: str
+) -> list[str]:
     problems = []
     for probe, path in (("startupProbe", ready), ("readinessProbe", ready), ("livenessProbe", live)):
         if c.get(probe, {}).get("httpGet", {}).get("path") != path:
@@ -343,7 +353,9 @@ def _check_vllm_server(name: str, c: dict[str, Any], model: dict[str, Any], role
     if quantization == "none" and "--quantization" in args:
         problems.append(f"{name}: --quantization given for an unquantized model")
     pp = plan["pipeline_parallel_size"]
-    if (pp > 1) != ("--pipeline-parallel-size" in args) or (pp > 1 and arg_value(args, "--pipeline-parallel-size") != str(pp)):
+    if (pp > 1) != ("--pipeline-parallel-size" in args) or (
+        pp > 1 and arg_value(args, "--pipeline-parallel-size") != str(pp)
+    ):
         problems.append(f"{name}: --pipeline-parallel-size wrong for PP={pp}")
     multi_node = plan["pods"] > 1
     if multi_node != (arg_value(args, "--distributed-executor-backend") == "ray"):
@@ -355,7 +367,12 @@ def _check_vllm_server(name: str, c: dict[str, Any], model: dict[str, Any], role
         script = command[2] if len(command) > 2 else ""
         if command[:2] != ["/bin/bash", "-c"] or len(command) != 5:
             problems.append(f"{name}: leader command {command[:2]}... is not bash -c <script> <name> <model>")
-        for needle in ("ray start --head --port=6379", f">= {plan['pods']}", f">= {plan['gpus']}", 'exec vllm serve "$model" "$@"'):
+        for needle in (
+            "ray start --head --port=6379",
+            f">= {plan['pods']}",
+            f">= {plan['gpus']}",
+            'exec vllm serve "$model" "$@"',
+        ):
             if needle not in script:
                 problems.append(f"{name}: leader script lacks {needle!r}")
     elif command[:2] != ["vllm", "serve"] or len(command) != 3:
@@ -374,7 +391,11 @@ def _check_vllm_source(where: str, pod: dict[str, Any], c: dict[str, Any], serve
         if env.get("HF_HUB_OFFLINE", {}).get("value") != "1":
             problems.append(f"{where}: served from a volume without HF_HUB_OFFLINE=1")
         model_mounts = [m for m in c["volumeMounts"] if m["name"] == volume_claims[0]["name"]]
-        if not model_mounts or not model_mounts[0].get("readOnly") or not volume_claims[0]["persistentVolumeClaim"].get("readOnly"):
+        if (
+            not model_mounts
+            or not model_mounts[0].get("readOnly")
+            or not volume_claims[0]["persistentVolumeClaim"].get("readOnly")
+        ):
             problems.append(f"{where}: model volume not read-only")
         if serves and (not model_mounts or not c["command"][-1].startswith(model_mounts[0]["mountPath"] + "/")):
             problems.append(f"{where}: serves {c['command'][-1]}, not the volume")
@@ -397,10 +418,16 @@ def _check_nim_server(name: str, c: dict[str, Any], pod: dict[str, Any], model: 
             problems.append(f"{name}: {key} is {env.get(key, {}).get('value')!r}, plan says {value!r}")
     for stale in ("NIM_TP_SIZE", "NIM_PP_SIZE"):
         if stale in env:
-            problems.append(f"{name}: {stale} is not a NIM variable (NIM_TENSOR_PARALLEL_SIZE / NIM_PIPELINE_PARALLEL_SIZE)")
+            problems.append(
+                f"{name}: {stale} is not a NIM variable (NIM_TENSOR_PARALLEL_SIZE / NIM_PIPELINE_PARALLEL_SIZE)"
+            )
     if not any(m["mountPath"] == "/opt/nim/.cache" for m in c["volumeMounts"]):
         problems.append(f"{name}: the NIM cache is not mounted at /opt/nim/.cache")
-    if not c["image"].startswith("nvcr.io/nim/") or c["image"].endswith(":latest") or ":" not in c["image"].rsplit("/", 1)[-1]:
+    if (
+        not c["image"].startswith("nvcr.io/nim/")
+        or c["image"].endswith(":latest")
+        or ":" not in c["image"].rsplit("/", 1)[-1]
+    ):
         problems.append(f"{name}: NIM image {c['image']} not a pinned nvcr.io/nim image")
     if [p["containerPort"] for p in c.get("ports", [])] != [8000]:
         problems.append(f"{name}: NIM port is not 8000")
@@ -452,13 +479,19 @@ def check_servers(run: Run) -> list[str]:
             problems += _check_vllm_server(name, c, model, server_role)
             problems += _check_probes(name, c, plan, workload.registration, "/health", "/health")
             for role, template in workload.templates.items():
-                problems += _check_vllm_source(f"{name} ({role})", template["spec"], pod_container(template), role != "worker")
+                problems += _check_vllm_source(
+                    f"{name} ({role})", template["spec"], pod_container(template), role != "worker"
+                )
         if multi_node:
             lws = workload.spec["leaderWorkerTemplate"]
             if int(lws["size"]) != plan["pipeline_parallel_size"] or int(lws["size"]) != plan["pods"]:
-                problems.append(f"{name}: group size {int(lws['size'])} != PP={plan['pipeline_parallel_size']} (one pod per stage)")
+                problems.append(
+                    f"{name}: group size {int(lws['size'])} != PP={plan['pipeline_parallel_size']} (one pod per stage)"
+                )
             if lws.get("restartPolicy") != "RecreateGroupOnPodRestart":
-                problems.append(f"{name}: restartPolicy {lws.get('restartPolicy')!r}: one failed pod must recreate the group")
+                problems.append(
+                    f"{name}: restartPolicy {lws.get('restartPolicy')!r}: one failed pod must recreate the group"
+                )
             rollout = workload.spec.get("rolloutStrategy", {}).get("rollingUpdateConfiguration", {})
             if rollout.get("maxSurge") not in (0, "0", "0%"):
                 problems.append(f"{name}: rollout surges (needs spare GPUs)")
@@ -473,7 +506,10 @@ def check_servers(run: Run) -> list[str]:
                 problems.append(f"{name}: pulumi up does not wait for the LeaderWorkerSet's groups to be ready")
         else:
             strategy = workload.spec["strategy"]
-            if strategy["type"] != "Recreate" and str(strategy.get("rollingUpdate", {}).get("maxSurge")) not in ("0", "0%"):
+            if strategy["type"] != "Recreate" and str(strategy.get("rollingUpdate", {}).get("maxSurge")) not in (
+                "0",
+                "0%",
+            ):
                 problems.append(f"{name}: update strategy {strategy} needs spare GPUs")
         # Service, PDB, NetworkPolicy.
         for kind in (SERVICE, PDB, NETPOL):
@@ -503,7 +539,11 @@ def check_servers(run: Run) -> list[str]:
         netpol = next((r for r in run.of_type(NETPOL) if r.inputs["metadata"]["name"] == name), None)
         if netpol is not None and multi_node:
             pods = netpol.plain_inputs["spec"]["podSelector"]["matchLabels"]
-            peers = [f.get("podSelector", {}).get("matchLabels") for rule in netpol.plain_inputs["spec"]["ingress"] for f in rule.get("from", [])]
+            peers = [
+                f.get("podSelector", {}).get("matchLabels")
+                for rule in netpol.plain_inputs["spec"]["ingress"]
+                for f in rule.get("from", [])
+            ]
             if pods not in peers:
                 problems.append(f"{name}: NetworkPolicy blocks Ray/NCCL between the pods of a group")
     return problems
@@ -592,7 +632,11 @@ def check_node_groups(run: Run) -> list[str]:
             lt = templates[0].plain_inputs if templates else {}
             if lt.get("instanceMarketOptions", {}).get("marketType") != "capacity-block":
                 problems.append(f"{name}: capacity block without instance market type capacity-block")
-            if not lt.get("capacityReservationSpecification", {}).get("capacityReservationTarget", {}).get("capacityReservationId"):
+            if (
+                not lt.get("capacityReservationSpecification", {})
+                .get("capacityReservationTarget", {})
+                .get("capacityReservationId")
+            ):
                 problems.append(f"{name}: capacity block without a reservation in its launch template")
         # EFA: every interface of the instance, in the launch template, and a cluster placement group.
         efa = next(g["efa"] for g in run.outputs["plan"]["nodeGroups"] if g["name"] == name)
@@ -603,11 +647,15 @@ def check_node_groups(run: Run) -> list[str]:
             cards = [int(i.get("networkCardIndex", -1)) for i in interfaces]
             devices = [int(i.get("deviceIndex", -1)) for i in interfaces]
             if cards != list(range(instance.efa_interfaces)) or {i.get("interfaceType") for i in interfaces} != {"efa"}:
-                problems.append(f"{name}: launch template has {len(interfaces)} EFA interfaces, {instance.name} has {instance.efa_interfaces}")
+                problems.append(
+                    f"{name}: launch template has {len(interfaces)} EFA interfaces, {instance.name} has {instance.efa_interfaces}"
+                )
             elif devices != [0] + [1] * (len(devices) - 1):
                 problems.append(f"{name}: EFA device indexes {devices}: 0 on the first card, 1 on the others")
             if lt.get("vpcSecurityGroupIds"):
-                problems.append(f"{name}: security groups at the top level and on interfaces (AWS takes one or the other)")
+                problems.append(
+                    f"{name}: security groups at the top level and on interfaces (AWS takes one or the other)"
+                )
             if len(placement_groups) != 1 or placement_groups[0].plain_inputs.get("strategy") != "cluster":
                 problems.append(f"{name}: EFA group without a cluster placement group")
             elif "groupName" not in (lt.get("placement") or {}):
@@ -627,20 +675,30 @@ def check_gpu_enablement(run: Run) -> list[str]:
     groups = node_group_registrations(run)
     al2023 = sorted(n for n, r in groups.items() if r.plain_inputs["amiType"] == "AL2023_x86_64_NVIDIA")
     if not al2023:
-        return [f"device plugin installed although every group is Bottlerocket"] if releases else []
+        return ["device plugin installed although every group is Bottlerocket"] if releases else []
     if len(releases) != 1:
         return [f"{len(releases)} device plugin releases"]
     release = releases[0].plain_inputs
-    if release["chart"] != "nvidia-device-plugin" or release["version"] != CHART_VERSION or release["repositoryOpts"]["repo"] != CHART_REPO:
+    if (
+        release["chart"] != "nvidia-device-plugin"
+        or release["version"] != CHART_VERSION
+        or release["repositoryOpts"]["repo"] != CHART_REPO
+    ):
         problems.append(f"device plugin chart not pinned: {release['chart']} {release.get('version')}")
     values = release["values"]
     if values.get("gfd", {}).get("enabled") is not True:
         problems.append("GPU feature discovery not enabled")
     taint = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
-    for where, tolerations in (("plugin/GFD", values.get("tolerations", [])), ("NFD worker", values.get("nfd", {}).get("worker", {}).get("tolerations", []))):
+    for where, tolerations in (
+        ("plugin/GFD", values.get("tolerations", [])),
+        ("NFD worker", values.get("nfd", {}).get("worker", {}).get("tolerations", [])),
+    ):
         if not tolerates(tolerations, taint):
             problems.append(f"{where} does not tolerate the GPU taint")
-    for where, affinity in (("plugin/GFD", values.get("affinity")), ("NFD worker", values.get("nfd", {}).get("worker", {}).get("affinity"))):
+    for where, affinity in (
+        ("plugin/GFD", values.get("affinity")),
+        ("NFD worker", values.get("nfd", {}).get("worker", {}).get("affinity")),
+    ):
         if affinity is None:
             problems.append(f"{where} has no affinity (would run on every node)")
             continue
@@ -688,7 +746,9 @@ def check_addons(run: Run) -> list[str]:
         for name in node_group_registrations(run):
             if affinity_matches({"affinity": affinity}, node_labels(run, name)) != (name in efa_groups):
                 problems.append(f"EFA device plugin affinity wrong for node group {name}")
-        if not tolerates(values.get("tolerations", []), {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}):
+        if not tolerates(
+            values.get("tolerations", []), {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+        ):
             problems.append("EFA device plugin does not tolerate the GPU taint")
     kai = releases_of(run, KAI_CHART)
     for release in kai:
@@ -763,7 +823,10 @@ def check_outputs(run: Run) -> list[str]:
         if endpoint.url != f"http://{name}.{namespace}.svc.cluster.local:8000/v1":
             problems.append(f"{name}: url {endpoint.url}")
         if (endpoint.tensor_parallel_size, endpoint.pipeline_parallel_size, endpoint.gpus, endpoint.gpu) != (
-            plan["tensor_parallel_size"], plan["pipeline_parallel_size"], plan["gpus"], plan["gpu"]
+            plan["tensor_parallel_size"],
+            plan["pipeline_parallel_size"],
+            plan["gpus"],
+            plan["gpu"],
         ):
             problems.append(f"{name}: endpoint {endpoint} disagrees with the plan")
         service = [r for r in run.of_type(SERVICE) if r.inputs["metadata"]["name"] == endpoint.service]
@@ -788,5 +851,7 @@ def check_secrets(run: Run, secrets: dict[str, str]) -> list[str]:
                 problems.append(f"secret {key} appears in plain output {name}")
         for registration in run.registrations:
             if contains_text(registration.inputs, value):
-                problems.append(f"secret {key} appears unmasked in the inputs of {registration.type} {registration.name}")
+                problems.append(
+                    f"secret {key} appears unmasked in the inputs of {registration.type} {registration.name}"
+                )
     return problems

@@ -18,7 +18,9 @@ from verify import errors
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m verify", description=__doc__.split("\n")[0])
-    parser.add_argument("--stack", action="append", help="stack to check (repeatable); default: every Pulumi.<stack>.yaml")
+    parser.add_argument(
+        "--stack", action="append", help="stack to check (repeatable); default: every Pulumi.<stack>.yaml"
+    )
     parser.add_argument("--build-dir", help="write the synthesised files here instead of a temporary directory")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only violations and the summary")
     args = parser.parse_args(argv)
@@ -56,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         total_errors += stack_errors
         failed = failed or stack_errors > 0
     elapsed = time.monotonic() - start
-    print(f"{'FAILED' if failed else 'passed'}: {total_objects} objects in {len(stacks)} stack(s), {total_errors} violation(s), {elapsed:.1f}s")
+    print(
+        f"{'FAILED' if failed else 'passed'}: {total_objects} objects in {len(stacks)} stack(s), {total_errors} violation(s), {elapsed:.1f}s"
+    )
     return 1 if failed else 0
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from typing import Any, Optional
+from typing import Any
 
 from verify import Violation, is_unknown, plain
 from verify.kubernetes import label_value, qualified_name
@@ -70,7 +70,7 @@ MAX_TAINTS = 50  # EKS: taints per managed node group
 GPU_AMI_TYPES = ("_NVIDIA", "_GPU")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model(service: str) -> dict:
     """botocore's bundled service model (offline; ~0.1-1.5 s for ec2, once per process)."""
     import botocore.loaders
@@ -86,13 +86,15 @@ def enum(service: str, name: str) -> list[str]:
     values = list(shape(service, name).get("enum") or [])
     if (service, name) == ("ec2", "NetworkInterfaceType"):
         # Launch templates accept only the values the InterfaceType member's documentation lists.
-        doc = shape("ec2", "LaunchTemplateInstanceNetworkInterfaceSpecificationRequest")["members"]["InterfaceType"]["documentation"]
+        doc = shape("ec2", "LaunchTemplateInstanceNetworkInterfaceSpecificationRequest")["members"]["InterfaceType"][
+            "documentation"
+        ]
         listed = re.findall(r"<code>([a-z-]+)</code>", doc.split("Valid values:")[-1])
         values = [v for v in values if v in listed] or values
     return values
 
 
-def _member(members: dict, key: str, shape_name: str) -> Optional[str]:
+def _member(members: dict, key: str, shape_name: str) -> str | None:
     alias = ALIASES.get(shape_name, {}).get(key)
     if alias and alias in members:
         return alias
@@ -151,7 +153,11 @@ class _Walk:
             if value not in values:
                 if len(values) > 30:
                     close = difflib.get_close_matches(value, values, n=5, cutoff=0.6)
-                    valid = f"closest valid values: {', '.join(close)}" if close else f"{len(values)} valid values in the model"
+                    valid = (
+                        f"closest valid values: {', '.join(close)}"
+                        if close
+                        else f"{len(values)} valid values in the model"
+                    )
                 else:
                     valid = f"valid values: {', '.join(values)}"
                 self.add(path, f"{value!r} is not a valid {service} {shape_name} in AWS's service model ({valid})")
@@ -174,7 +180,9 @@ def check_resource(resource_type: str, props: dict, name: str = "<resource>") ->
     return violations
 
 
-def check_resource_with_coverage(resource_type: str, props: dict, name: str = "<resource>") -> tuple[list[Violation], list[tuple[str, str]]]:
+def check_resource_with_coverage(
+    resource_type: str, props: dict, name: str = "<resource>"
+) -> tuple[list[Violation], list[tuple[str, str]]]:
     props = plain(props)  # type: ignore[assignment]
     obj = describe(resource_type, name)
     walker = _Walk(resource_type, obj)
@@ -191,7 +199,7 @@ def check_node_group(props: dict, obj: str) -> list[Violation]:
 
     out: list[Violation] = []
 
-    def add(path: str, message: Optional[str]) -> None:
+    def add(path: str, message: str | None) -> None:
         if message:
             out.append(Violation(obj, path, message))
 
@@ -223,14 +231,23 @@ def check_node_group(props: dict, obj: str) -> list[Violation]:
         if not sizes["minSize"] <= sizes["desiredSize"] <= sizes["maxSize"]:
             add("scalingConfig", f"needs minSize <= desiredSize <= maxSize, got {sizes}")
     if props.get("capacityType") == "CAPACITY_BLOCK" and not props.get("launchTemplate"):
-        add("launchTemplate", "capacityType CAPACITY_BLOCK needs a launch template (with the reservation and market type capacity-block)")
+        add(
+            "launchTemplate",
+            "capacityType CAPACITY_BLOCK needs a launch template (with the reservation and market type capacity-block)",
+        )
     if props.get("launchTemplate") and props.get("diskSize") is not None:
-        add("diskSize", "EKS rejects diskSize together with a launch template: set the volume size in the launch template")
+        add(
+            "diskSize",
+            "EKS rejects diskSize together with a launch template: set the volume size in the launch template",
+        )
     ami = props.get("amiType")
     gpu = isinstance(ami, str) and any(ami.endswith(suffix) for suffix in GPU_AMI_TYPES)
     if gpu:
         for i, instance_type in enumerate(props.get("instanceTypes") or []):
             if isinstance(instance_type, str) and not is_unknown(instance_type) and instance_type not in INSTANCES:
-                add(f"instanceTypes[{i}]", f"{instance_type!r} is not an 8-GPU SXM instance type of the catalog "
-                    f"(sizing/instances.py): use one of {', '.join(INSTANCES)}")
+                add(
+                    f"instanceTypes[{i}]",
+                    f"{instance_type!r} is not an 8-GPU SXM instance type of the catalog "
+                    f"(sizing/instances.py): use one of {', '.join(INSTANCES)}",
+                )
     return out

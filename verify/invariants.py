@@ -13,7 +13,8 @@ included); these are the ones a ``pulumi preview --policy-pack`` can enforce fro
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from verify import Violation, is_unknown, plain
 from verify.aws import NODE_GROUP_TYPES
@@ -61,7 +62,9 @@ def affinity_matches(pod: dict, labels: dict[str, str]) -> bool:
     """nodeSelector AND required node affinity (terms ORed, expressions ANDed)."""
     if any(labels.get(k) != v for k, v in (pod.get("nodeSelector") or {}).items()):
         return False
-    required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    )
     if not required:
         return True
     return any(
@@ -78,7 +81,9 @@ def tolerates(tolerations: list[dict], taint: dict) -> bool:
         if toleration.get("operator", "Equal") == "Exists":
             if toleration.get("key") in (None, "", taint.get("key")):
                 return True
-        elif toleration.get("key") == taint.get("key") and (toleration.get("value") or "") == (taint.get("value") or ""):
+        elif toleration.get("key") == taint.get("key") and (toleration.get("value") or "") == (
+            taint.get("value") or ""
+        ):
             return True
     return False
 
@@ -89,7 +94,8 @@ def check_scheduling(resources: Iterable[tuple[str, str, dict]]) -> list[Violati
 
     resources = [(t, n, plain(p)) for t, n, p in resources]
     groups = [
-        (name, props) for type_, name, props in resources
+        (name, props)
+        for type_, name, props in resources
         if type_ in NODE_GROUP_TYPES and str(props.get("amiType", "")).endswith("_NVIDIA")
     ]
     if not groups:
@@ -114,16 +120,34 @@ def check_scheduling(resources: Iterable[tuple[str, str, dict]]) -> list[Violati
             matching = [(n, p) for n, p in groups if affinity_matches(pod, node_labels(p))]
             where = f"{path}.spec"
             if not matching:
-                out.append(Violation(describe(obj), f"{where}.affinity", f"the pods request {gpus} GPU(s) but their node affinity matches no GPU node group's nodes "
-                                     f"({', '.join(n for n, _ in groups)}): they would stay Pending"))
+                out.append(
+                    Violation(
+                        describe(obj),
+                        f"{where}.affinity",
+                        f"the pods request {gpus} GPU(s) but their node affinity matches no GPU node group's nodes "
+                        f"({', '.join(n for n, _ in groups)}): they would stay Pending",
+                    )
+                )
                 continue
             for name, props in matching:
                 for taint in props.get("taints") or []:
                     if not tolerates(pod.get("tolerations") or [], taint):
-                        out.append(Violation(describe(obj), f"{where}.tolerations", f"does not tolerate taint {taint} of node group {name}: the pods would stay Pending"))
+                        out.append(
+                            Violation(
+                                describe(obj),
+                                f"{where}.tolerations",
+                                f"does not tolerate taint {taint} of node group {name}: the pods would stay Pending",
+                            )
+                        )
                 instance = INSTANCES.get((props.get("instanceTypes") or [None])[0])
                 if instance is not None and gpus > instance.gpus_per_node:
-                    out.append(Violation(describe(obj), f"{where}.containers", f"requests {gpus} GPUs; a node of {name} ({instance.name}) has {instance.gpus_per_node}"))
+                    out.append(
+                        Violation(
+                            describe(obj),
+                            f"{where}.containers",
+                            f"requests {gpus} GPUs; a node of {name} ({instance.name}) has {instance.gpus_per_node}",
+                        )
+                    )
     return out
 
 

@@ -40,8 +40,9 @@ import difflib
 import functools
 import json
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -50,7 +51,7 @@ from packaging.version import Version
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from verify import COMPUTED, Violation, is_unknown, plain
+from verify import Violation, is_unknown, plain
 
 # The Kubernetes minor versions the project supports (EKS standard support); a stack that creates
 # its cluster adds the version it pins (Pulumi.<stack>.yaml: cluster.create.version).
@@ -72,10 +73,20 @@ _IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # strict form (relaxed only from 1.34 GA)
 _QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
 _SUFFIX = {
-    "": Decimal(1), "m": Decimal("0.001"), "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12, "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
 }
 
 NODE_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
@@ -87,28 +98,34 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 
-def dns1123_label(value: Any) -> Optional[str]:
+def dns1123_label(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value):
-        return (f"{value!r} is not a DNS-1123 label: at most 63 characters, lowercase letters, digits "
-                "and '-', starting and ending with a letter or digit (e.g. 'my-name')")
+        return (
+            f"{value!r} is not a DNS-1123 label: at most 63 characters, lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit (e.g. 'my-name')"
+        )
     return None
 
 
-def dns1123_subdomain(value: Any) -> Optional[str]:
+def dns1123_subdomain(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
-        return (f"{value!r} is not a DNS-1123 subdomain: at most 253 characters, lowercase letters, digits, "
-                "'-' and '.', starting and ending with a letter or digit (e.g. 'example.com')")
+        return (
+            f"{value!r} is not a DNS-1123 subdomain: at most 253 characters, lowercase letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit (e.g. 'example.com')"
+        )
     return None
 
 
-def dns1035_label(value: Any) -> Optional[str]:
+def dns1035_label(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 63 or not _DNS1035_LABEL.match(value):
-        return (f"{value!r} is not a DNS-1035 label: at most 63 characters, lowercase letters, digits and '-', "
-                "starting with a letter and ending with a letter or digit (e.g. 'my-name')")
+        return (
+            f"{value!r} is not a DNS-1035 label: at most 63 characters, lowercase letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit (e.g. 'my-name')"
+        )
     return None
 
 
-def qualified_name(value: Any) -> Optional[str]:
+def qualified_name(value: Any) -> str | None:
     """A label/annotation key: optional DNS-1123 subdomain prefix (<= 253) + '/' + name (<= 63)."""
     if not isinstance(value, str) or not value:
         return f"{value!r} is not a valid key: it must be a non-empty string"
@@ -123,25 +140,36 @@ def qualified_name(value: Any) -> Optional[str]:
         if dns1123_subdomain(prefix):
             return f"{value!r} is not a valid key: prefix {prefix!r} must be a DNS-1123 subdomain of at most 253 characters"
     if len(name) > 63 or not _QUALIFIED_NAME.match(name):
-        return (f"{value!r} is not a valid key: the name part {name!r} must be at most 63 characters of "
-                "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric")
+        return (
+            f"{value!r} is not a valid key: the name part {name!r} must be at most 63 characters of "
+            "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
+        )
     return None
 
 
-def label_value(value: Any) -> Optional[str]:
+def label_value(value: Any) -> str | None:
     if not isinstance(value, str):
         return f"label value {value!r} must be a string"
     if len(value) > 63 or not _LABEL_VALUE.match(value):
-        return (f"{value!r} is not a valid label value: at most 63 characters of alphanumerics, '-', '_' or '.', "
-                "starting and ending with an alphanumeric (or empty)")
+        return (
+            f"{value!r} is not a valid label value: at most 63 characters of alphanumerics, '-', '_' or '.', "
+            "starting and ending with an alphanumeric (or empty)"
+        )
     return None
 
 
-def iana_svc_name(value: Any) -> Optional[str]:
-    if (not isinstance(value, str) or len(value) > 15 or not _IANA_SVC_NAME.match(value)
-            or "--" in value or not re.search(r"[a-z]", value)):
-        return (f"{value!r} is not a valid port name (IANA_SVC_NAME): at most 15 characters of lowercase letters, "
-                "digits and '-', at least one letter, no leading, trailing or double '-'")
+def iana_svc_name(value: Any) -> str | None:
+    if (
+        not isinstance(value, str)
+        or len(value) > 15
+        or not _IANA_SVC_NAME.match(value)
+        or "--" in value
+        or not re.search(r"[a-z]", value)
+    ):
+        return (
+            f"{value!r} is not a valid port name (IANA_SVC_NAME): at most 15 characters of lowercase letters, "
+            "digits and '-', at least one letter, no leading, trailing or double '-'"
+        )
     return None
 
 
@@ -155,7 +183,7 @@ def quantity_problem(value: Any) -> str:
     return f"{value!r} is not {QUANTITY_HELP}{hint}"
 
 
-def parse_quantity(value: Any) -> Optional[Decimal]:
+def parse_quantity(value: Any) -> Decimal | None:
     """A Kubernetes quantity ("500m", "1.5Gi", "2", "1e3") as a number; None if it is not one."""
     if isinstance(value, bool):
         return None
@@ -176,8 +204,10 @@ def parse_quantity(value: Any) -> Optional[Decimal]:
     return base * _SUFFIX[suffix]
 
 
-QUANTITY_HELP = ("a Kubernetes quantity: a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei (binary), "
-                 "m, k, M, G, T, P, E (decimal) or an exponent e<N> (e.g. '500m', '1.5Gi', '4096Mi', '2')")
+QUANTITY_HELP = (
+    "a Kubernetes quantity: a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei (binary), "
+    "m, k, M, G, T, P, E (decimal) or an exponent e<N> (e.g. '500m', '1.5Gi', '4096Mi', '2')"
+)
 
 
 # --- schemas ------------------------------------------------------------------------------------
@@ -210,7 +240,7 @@ class SchemaSet:
         self.directory = f"kubernetes-json-schema/v{self.schema_version}-local-strict"
         definitions = kv_utils.schema_contents(f"{self.directory}/_definitions.json", version)
         self.registry = Resource.from_contents(definitions) @ Registry()
-        self._validators: dict[str, Optional[jsonschema.protocols.Validator]] = {}
+        self._validators: dict[str, jsonschema.protocols.Validator | None] = {}
 
     def _build(self, schema: dict) -> jsonschema.protocols.Validator:
         registry = self.registry
@@ -218,14 +248,16 @@ class SchemaSet:
             registry = Resource.from_contents(schema, default_specification=DRAFT202012) @ registry
         return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
-    def for_kind(self, kind: str, api_version: str) -> Optional[jsonschema.protocols.Validator]:
+    def for_kind(self, kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
         key = f"{api_version}/{kind}"
         if key not in self._validators:
             if api_version == LWS_API_VERSION and kind == "LeaderWorkerSet":
                 self._validators[key] = self._build(lws_schema())
             else:
                 try:
-                    schema = kv_utils.schema_contents(f"{self.directory}/{schema_file(kind, api_version)}", self.version)
+                    schema = kv_utils.schema_contents(
+                        f"{self.directory}/{schema_file(kind, api_version)}", self.version
+                    )
                 except FileNotFoundError:
                     schema = None
                 self._validators[key] = self._build(schema) if schema is not None else None
@@ -240,8 +272,7 @@ class SchemaSet:
         return self._validators[key]  # type: ignore[return-value]
 
 
-
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schemas(version: str) -> SchemaSet:
     return SchemaSet(version)
 
@@ -280,7 +311,9 @@ def lws_schema() -> dict:
                             "leaderTemplate": ref("io.k8s.api.core.v1.PodTemplateSpec"),
                             "workerTemplate": ref("io.k8s.api.core.v1.PodTemplateSpec"),
                             "size": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
-                            "restartPolicy": {"enum": ["Default", "RecreateGroupOnPodRestart", "RecreateGroupAfterStart", "None"]},
+                            "restartPolicy": {
+                                "enum": ["Default", "RecreateGroupOnPodRestart", "RecreateGroupAfterStart", "None"]
+                            },
                             "subGroupPolicy": {
                                 "type": "object",
                                 "additionalProperties": False,
@@ -289,7 +322,10 @@ def lws_schema() -> dict:
                                     "subGroupSize": {"type": "integer", "minimum": 1},
                                 },
                             },
-                            "volumeClaimTemplates": {"type": "array", "items": ref("io.k8s.api.core.v1.PersistentVolumeClaim")},
+                            "volumeClaimTemplates": {
+                                "type": "array",
+                                "items": ref("io.k8s.api.core.v1.PersistentVolumeClaim"),
+                            },
                             "persistentVolumeClaimRetentionPolicy": ref(
                                 "io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy"
                             ),
@@ -304,7 +340,11 @@ def lws_schema() -> dict:
                             "rollingUpdateConfiguration": {
                                 "type": "object",
                                 "additionalProperties": False,
-                                "properties": {"partition": int32, "maxUnavailable": int_or_string, "maxSurge": int_or_string},
+                                "properties": {
+                                    "partition": int32,
+                                    "maxUnavailable": int_or_string,
+                                    "maxSurge": int_or_string,
+                                },
                             },
                         },
                     },
@@ -419,13 +459,19 @@ def pod_templates(obj: dict) -> list[tuple[str, dict]]:
         return out
     if isinstance(spec.get("template"), dict):
         return [("spec.template", spec["template"])]
+
     # Unknown custom resources: any nested "template"/"*Template" holding spec.containers.
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 sub = _join(path, key)
-                if (key == "template" or key.endswith("Template")) and isinstance(value, dict) and isinstance(
-                    (value.get("spec") or {}).get("containers") if isinstance(value.get("spec"), dict) else None, list
+                if (
+                    (key == "template" or key.endswith("Template"))
+                    and isinstance(value, dict)
+                    and isinstance(
+                        (value.get("spec") or {}).get("containers") if isinstance(value.get("spec"), dict) else None,
+                        list,
+                    )
                 ):
                     out.append((sub, value))
                 else:
@@ -463,7 +509,9 @@ def check_schema(obj: dict, versions: Iterable[str] = SUPPORTED_VERSIONS) -> lis
     if unschema:
         violations.append(
             Violation(
-                name, "", f"no schema for {api_version} {kind} in kubernetes-validate: only its metadata and embedded "
+                name,
+                "",
+                f"no schema for {api_version} {kind} in kubernetes-validate: only its metadata and embedded "
                 f"pod templates ({', '.join(p for p, _ in pod_templates(obj)) or 'none found'}) were schema-checked",
                 severity="warning",
             )
@@ -496,7 +544,7 @@ class _Collector:
         self.obj = obj
         self.items: list[Violation] = []
 
-    def add(self, path: str, message: Optional[str]) -> None:
+    def add(self, path: str, message: str | None) -> None:
         if message:
             self.items.append(Violation(self.obj, path, message))
 
@@ -509,7 +557,9 @@ def check_rules(obj: dict) -> list[Violation]:
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     for path, template in pod_templates(obj):
         _check_labels(out, (template.get("metadata") or {}).get("labels"), _join(path, "metadata.labels"))
-        _check_annotations(out, (template.get("metadata") or {}).get("annotations"), _join(path, "metadata.annotations"))
+        _check_annotations(
+            out, (template.get("metadata") or {}).get("annotations"), _join(path, "metadata.annotations")
+        )
         if isinstance(template.get("spec"), dict):
             _check_pod_spec(out, template["spec"], _join(path, "spec"))
     if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
@@ -533,16 +583,20 @@ def check_rules(obj: dict) -> list[Violation]:
         size = lwt.get("size", 1)
         sub = (lwt.get("subGroupPolicy") or {}).get("subGroupSize")
         if isinstance(size, int) and isinstance(sub, int) and sub > 0 and size % sub and (size - 1) % sub:
-            out.add("spec.leaderWorkerTemplate.subGroupPolicy.subGroupSize",
-                    f"size {size} (or size-1) must be divisible by subGroupSize {sub}")
+            out.add(
+                "spec.leaderWorkerTemplate.subGroupPolicy.subGroupSize",
+                f"size {size} (or size-1) must be divisible by subGroupSize {sub}",
+            )
     return out.items
 
 
-def _check_metadata(out: _Collector, metadata: dict, kind: Optional[str], path: str) -> None:
+def _check_metadata(out: _Collector, metadata: dict, kind: str | None, path: str) -> None:
     name = metadata.get("name")
     if name is None or is_unknown(name):
         if name is None and not metadata.get("generateName"):
-            out.add(f"{path}.name", "metadata.name is required (Pulumi auto-names only when it is left to the provider)")
+            out.add(
+                f"{path}.name", "metadata.name is required (Pulumi auto-names only when it is left to the provider)"
+            )
     elif kind == "Service":
         out.add(f"{path}.name", dns1035_label(name) and f"Service names must be DNS-1035 labels: {dns1035_label(name)}")
     elif kind == "Namespace":
@@ -586,7 +640,10 @@ def _check_label_selector(out: _Collector, selector: Any, path: str) -> None:
         out.add(f"{p}.key", qualified_name(expression.get("key")))
         operator, values = expression.get("operator"), expression.get("values") or []
         if operator not in LABEL_SELECTOR_OPERATORS:
-            out.add(f"{p}.operator", f"invalid label selector operator {operator!r}: valid operators are {', '.join(LABEL_SELECTOR_OPERATORS)}")
+            out.add(
+                f"{p}.operator",
+                f"invalid label selector operator {operator!r}: valid operators are {', '.join(LABEL_SELECTOR_OPERATORS)}",
+            )
         elif operator in ("In", "NotIn") and not values:
             out.add(f"{p}.values", f"operator {operator} needs at least one value")
         elif operator in ("Exists", "DoesNotExist") and values:
@@ -613,8 +670,13 @@ def check_node_selector_requirement(expression: Any, path: str, fields: bool = F
     if message:
         problems.append((f"{path}.key", message))
     if operator not in NODE_SELECTOR_OPERATORS:
-        problems.append((f"{path}.operator", f"invalid node selector operator {operator!r}: valid operators are "
-                         f"{', '.join(NODE_SELECTOR_OPERATORS)} (for 'at least N' use Gt N-1)"))
+        problems.append(
+            (
+                f"{path}.operator",
+                f"invalid node selector operator {operator!r}: valid operators are "
+                f"{', '.join(NODE_SELECTOR_OPERATORS)} (for 'at least N' use Gt N-1)",
+            )
+        )
     elif operator in ("In", "NotIn"):
         if not values:
             problems.append((f"{path}.values", f"operator {operator} needs at least one value"))
@@ -627,9 +689,20 @@ def check_node_selector_requirement(expression: Any, path: str, fields: bool = F
             problems.append((f"{path}.values", f"operator {operator} takes no values, got {values}"))
     elif operator in ("Gt", "Lt"):
         if len(values) != 1:
-            problems.append((f"{path}.values", f"operator {operator} takes exactly one integer value, got {len(values)}: {values}"))
-        elif not (isinstance(values[0], str) and re.fullmatch(r"[+-]?[0-9]+", values[0]) and -(2**63) <= int(values[0]) < 2**63):
-            problems.append((f"{path}.values[0]", f"operator {operator} takes an integer (as a string, e.g. '3'), got {values[0]!r}"))
+            problems.append(
+                (f"{path}.values", f"operator {operator} takes exactly one integer value, got {len(values)}: {values}")
+            )
+        elif not (
+            isinstance(values[0], str)
+            and re.fullmatch(r"[+-]?[0-9]+", values[0])
+            and -(2**63) <= int(values[0]) < 2**63
+        ):
+            problems.append(
+                (
+                    f"{path}.values[0]",
+                    f"operator {operator} takes an integer (as a string, e.g. '3'), got {values[0]!r}",
+                )
+            )
     return problems
 
 
@@ -651,10 +724,14 @@ def check_affinity(out: _Collector, affinity: Any, path: str) -> None:
     required = node.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
     terms = required.get("nodeSelectorTerms")
     if "requiredDuringSchedulingIgnoredDuringExecution" in node and not terms:
-        out.add(f"{path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
-                "at least one node selector term is required")
+        out.add(
+            f"{path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms",
+            "at least one node selector term is required",
+        )
     for i, term in enumerate(terms or []):
-        _check_node_selector_term(out, term, f"{path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[{i}]")
+        _check_node_selector_term(
+            out, term, f"{path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[{i}]"
+        )
     for i, preferred in enumerate(node.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
         p = f"{path}.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
         weight = (preferred or {}).get("weight")
@@ -697,7 +774,10 @@ def check_tolerations(out: _Collector, tolerations: Any, path: str) -> None:
         if key:
             out.add(f"{p}.key", qualified_name(key))
         if operator not in TOLERATION_OPERATORS:
-            out.add(f"{p}.operator", f"invalid toleration operator {operator!r}: valid operators are Equal (the default) and Exists")
+            out.add(
+                f"{p}.operator",
+                f"invalid toleration operator {operator!r}: valid operators are Equal (the default) and Exists",
+            )
         elif operator == "Exists" and value:
             out.add(f"{p}.value", f"a toleration with operator Exists must not have a value (got {value!r})")
         elif operator == "Equal":
@@ -705,12 +785,15 @@ def check_tolerations(out: _Collector, tolerations: Any, path: str) -> None:
                 out.add(f"{p}.operator", "a toleration with an empty key must use operator Exists")
             out.add(f"{p}.value", label_value(value) if value else None)
         if effect and effect not in TAINT_EFFECTS:
-            out.add(f"{p}.effect", f"invalid taint effect {effect!r}: valid effects are {', '.join(TAINT_EFFECTS)} (or empty for all)")
+            out.add(
+                f"{p}.effect",
+                f"invalid taint effect {effect!r}: valid effects are {', '.join(TAINT_EFFECTS)} (or empty for all)",
+            )
         if toleration.get("tolerationSeconds") is not None and effect != "NoExecute":
             out.add(f"{p}.tolerationSeconds", "tolerationSeconds is only allowed with effect NoExecute")
 
 
-def _resource_name_problem(name: str) -> Optional[str]:
+def _resource_name_problem(name: str) -> str | None:
     if name in STANDARD_RESOURCES or name.startswith("hugepages-"):
         return None
     if "/" not in name:
@@ -749,15 +832,24 @@ def check_resources(out: _Collector, resources: Any, path: str) -> None:
     for name, request in requests.items():
         limit = limits.get(name)
         if limit is not None and request > limit:
-            out.add(f"{path}.requests[{name!r}]", f"request {resources['requests'][name]!r} exceeds limit {resources['limits'][name]!r}: requests must be <= limits")
+            out.add(
+                f"{path}.requests[{name!r}]",
+                f"request {resources['requests'][name]!r} exceeds limit {resources['limits'][name]!r}: requests must be <= limits",
+            )
         if _is_extended(name) or name.startswith("hugepages-"):
             if limit is None:
-                out.add(f"{path}.limits[{name!r}]", f"{name} cannot be overcommitted: set a limit equal to the request {resources['requests'][name]!r}")
+                out.add(
+                    f"{path}.limits[{name!r}]",
+                    f"{name} cannot be overcommitted: set a limit equal to the request {resources['requests'][name]!r}",
+                )
             elif limit != request:
-                out.add(f"{path}.requests[{name!r}]", f"{name} cannot be overcommitted: request {resources['requests'][name]!r} must equal limit {resources['limits'][name]!r}")
+                out.add(
+                    f"{path}.requests[{name!r}]",
+                    f"{name} cannot be overcommitted: request {resources['requests'][name]!r} must equal limit {resources['limits'][name]!r}",
+                )
 
 
-def _check_port_value(out: _Collector, port: Any, path: str, names: Optional[set[str]], what: str) -> None:
+def _check_port_value(out: _Collector, port: Any, path: str, names: set[str] | None, what: str) -> None:
     if port is None or is_unknown(port):
         return
     if isinstance(port, bool):
@@ -770,7 +862,10 @@ def _check_port_value(out: _Collector, port: Any, path: str, names: Optional[set
         if problem:
             out.add(path, f"{what}: {problem}")
         elif names is not None and port not in names:
-            out.add(path, f"{what} names port {port!r}, which the container does not declare; its ports are {sorted(names) or 'none'}")
+            out.add(
+                path,
+                f"{what} names port {port!r}, which the container does not declare; its ports are {sorted(names) or 'none'}",
+            )
 
 
 def _check_probe(out: _Collector, probe: Any, path: str, port_names: set[str]) -> None:
@@ -788,7 +883,13 @@ def _check_probe(out: _Collector, probe: Any, path: str, port_names: set[str]) -
         port = probe["grpc"].get("port")
         if isinstance(port, int) and not isinstance(port, bool) and not 1 <= port <= 65535:
             out.add(f"{path}.grpc.port", f"grpc probe port {port} is outside 1-65535")
-    for key, minimum in (("periodSeconds", 1), ("timeoutSeconds", 1), ("failureThreshold", 1), ("successThreshold", 1), ("initialDelaySeconds", 0)):
+    for key, minimum in (
+        ("periodSeconds", 1),
+        ("timeoutSeconds", 1),
+        ("failureThreshold", 1),
+        ("successThreshold", 1),
+        ("initialDelaySeconds", 0),
+    ):
         value = probe.get(key)
         if isinstance(value, int) and value < minimum:
             out.add(f"{path}.{key}", f"{key} must be >= {minimum}, got {value}")
@@ -816,7 +917,10 @@ def _check_pod_spec(out: _Collector, pod: dict, path: str) -> None:
                     out.add(f"{path}.volumes[{i}].emptyDir.sizeLimit", f"sizeLimit {size!r} must be positive")
             medium = empty_dir.get("medium")
             if medium not in (None, "", "Memory") and not str(medium).startswith("HugePages"):
-                out.add(f"{path}.volumes[{i}].emptyDir.medium", f"invalid medium {medium!r}: use '' (node disk), Memory or HugePages[-<size>]")
+                out.add(
+                    f"{path}.volumes[{i}].emptyDir.medium",
+                    f"invalid medium {medium!r}: use '' (node disk), Memory or HugePages[-<size>]",
+                )
     container_names: set[str] = set()
     for section in ("initContainers", "containers", "ephemeralContainers"):
         containers = pod.get(section)
@@ -844,14 +948,19 @@ def _check_pod_spec(out: _Collector, pod: dict, path: str) -> None:
         if isinstance(constraint.get("maxSkew"), int) and constraint["maxSkew"] < 1:
             out.add(f"{p}.maxSkew", "maxSkew must be >= 1")
         if constraint.get("whenUnsatisfiable") not in ("DoNotSchedule", "ScheduleAnyway"):
-            out.add(f"{p}.whenUnsatisfiable", f"{constraint.get('whenUnsatisfiable')!r} is not DoNotSchedule or ScheduleAnyway")
+            out.add(
+                f"{p}.whenUnsatisfiable",
+                f"{constraint.get('whenUnsatisfiable')!r} is not DoNotSchedule or ScheduleAnyway",
+            )
         out.add(f"{p}.topologyKey", qualified_name(constraint.get("topologyKey")))
         _check_label_selector(out, constraint.get("labelSelector"), f"{p}.labelSelector")
     for key in ("restartPolicy",):
         if pod.get(key) not in (None, "Always", "OnFailure", "Never"):
             out.add(f"{path}.{key}", f"{pod[key]!r} is not Always, OnFailure or Never")
     if pod.get("dnsPolicy") not in (None, "ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"):
-        out.add(f"{path}.dnsPolicy", f"{pod['dnsPolicy']!r} is not ClusterFirst, ClusterFirstWithHostNet, Default or None")
+        out.add(
+            f"{path}.dnsPolicy", f"{pod['dnsPolicy']!r} is not ClusterFirst, ClusterFirstWithHostNet, Default or None"
+        )
     for key in ("schedulerName", "priorityClassName", "runtimeClassName"):
         if isinstance(pod.get(key), str) and pod[key] and key != "schedulerName":
             out.add(f"{path}.{key}", dns1123_subdomain(pod[key]))
@@ -889,15 +998,24 @@ def _check_container(out: _Collector, container: dict, path: str, volume_names: 
             if section == "ephemeralContainers":
                 out.add(f"{path}.{probe}", "ephemeral containers may not have probes")
             _check_probe(out, container[probe], f"{path}.{probe}", port_names)
-    if isinstance((container.get("livenessProbe") or {}).get("successThreshold"), int) and container["livenessProbe"]["successThreshold"] != 1:
+    if (
+        isinstance((container.get("livenessProbe") or {}).get("successThreshold"), int)
+        and container["livenessProbe"]["successThreshold"] != 1
+    ):
         out.add(f"{path}.livenessProbe.successThreshold", "must be 1 for liveness probes")
-    if isinstance((container.get("startupProbe") or {}).get("successThreshold"), int) and container["startupProbe"]["successThreshold"] != 1:
+    if (
+        isinstance((container.get("startupProbe") or {}).get("successThreshold"), int)
+        and container["startupProbe"]["successThreshold"] != 1
+    ):
         out.add(f"{path}.startupProbe.successThreshold", "must be 1 for startup probes")
     for i, env in enumerate(container.get("env") or []):
         if isinstance(env, dict):
             name = env.get("name")
             if not isinstance(name, str) or not _ENV_VAR_NAME.match(name):
-                out.add(f"{path}.env[{i}].name", f"{name!r} is not a valid environment variable name: letters, digits, '_', '-' and '.', not starting with a digit")
+                out.add(
+                    f"{path}.env[{i}].name",
+                    f"{name!r} is not a valid environment variable name: letters, digits, '_', '-' and '.', not starting with a digit",
+                )
             if env.get("value") is not None and env.get("valueFrom") is not None:
                 out.add(f"{path}.env[{i}]", "value and valueFrom are mutually exclusive")
     for i, source in enumerate(container.get("envFrom") or []):
@@ -910,7 +1028,10 @@ def _check_container(out: _Collector, container: dict, path: str, volume_names: 
         if not isinstance(mount, dict):
             continue
         if mount.get("name") not in volume_names:
-            out.add(f"{path}.volumeMounts[{i}].name", f"mounts volume {mount.get('name')!r}, which the pod does not define; its volumes are {sorted(v for v in volume_names if v) or 'none'}")
+            out.add(
+                f"{path}.volumeMounts[{i}].name",
+                f"mounts volume {mount.get('name')!r}, which the pod does not define; its volumes are {sorted(v for v in volume_names if v) or 'none'}",
+            )
         mount_path = mount.get("mountPath")
         if mount_path in mount_paths:
             out.add(f"{path}.volumeMounts[{i}].mountPath", f"{mount_path!r} is mounted twice")
@@ -952,8 +1073,11 @@ def _check_workload_selector(out: _Collector, spec: dict) -> None:
     _check_label_selector(out, selector, "spec.selector")
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if not selector_matches(selector, labels):
-        out.add("spec.selector", f"selector {json.dumps(selector, sort_keys=True)} does not match the template's labels "
-                f"{json.dumps(labels, sort_keys=True)}: the selector must select the pods the template creates")
+        out.add(
+            "spec.selector",
+            f"selector {json.dumps(selector, sort_keys=True)} does not match the template's labels "
+            f"{json.dumps(labels, sort_keys=True)}: the selector must select the pods the template creates",
+        )
 
 
 def _check_int_or_percent(out: _Collector, value: Any, path: str) -> None:
@@ -976,7 +1100,10 @@ def _check_deployment_strategy(out: _Collector, strategy: dict) -> None:
     if isinstance(rolling, dict):
         for key in ("maxSurge", "maxUnavailable"):
             _check_int_or_percent(out, rolling.get(key), f"spec.strategy.rollingUpdate.{key}")
-        if str(rolling.get("maxSurge", "25%")) in ("0", "0%") and str(rolling.get("maxUnavailable", "25%")) in ("0", "0%"):
+        if str(rolling.get("maxSurge", "25%")) in ("0", "0%") and str(rolling.get("maxUnavailable", "25%")) in (
+            "0",
+            "0%",
+        ):
             out.add("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0")
 
 
@@ -1022,7 +1149,10 @@ def _check_network_policy(out: _Collector, spec: dict) -> None:
                 _check_port_value(out, (port or {}).get("port"), f"{p}.ports[{j}].port", None, "port")
                 protocol = (port or {}).get("protocol", "TCP")
                 if protocol not in PROTOCOLS:
-                    out.add(f"{p}.ports[{j}].protocol", f"invalid protocol {protocol!r}: valid protocols are {', '.join(PROTOCOLS)}")
+                    out.add(
+                        f"{p}.ports[{j}].protocol",
+                        f"invalid protocol {protocol!r}: valid protocols are {', '.join(PROTOCOLS)}",
+                    )
     for i, policy_type in enumerate(spec.get("policyTypes") or []):
         if policy_type not in ("Ingress", "Egress"):
             out.add(f"spec.policyTypes[{i}]", f"{policy_type!r} is not Ingress or Egress")
@@ -1031,7 +1161,7 @@ def _check_network_policy(out: _Collector, spec: dict) -> None:
 # --- across objects -----------------------------------------------------------------------------
 
 
-def _pods(objects: list[dict]) -> list[tuple[str, Optional[str], dict[str, str], dict]]:
+def _pods(objects: list[dict]) -> list[tuple[str, str | None, dict[str, str], dict]]:
     """(owner, namespace, labels the pods carry, pod spec) for every template of the objects."""
     pods = []
     for obj in objects:
@@ -1069,31 +1199,56 @@ def check_objects(objects: list[dict]) -> list[Violation]:
         namespace = (obj.get("metadata") or {}).get("namespace")
         here = [p for p in pods if p[1] == namespace]
         where = f"namespace {namespace!r}" if namespace else "the default namespace"
-        available = "; ".join(f"{owner}: {json.dumps(labels, sort_keys=True)}" for owner, _, labels, _ in here) or "none"
+        available = (
+            "; ".join(f"{owner}: {json.dumps(labels, sort_keys=True)}" for owner, _, labels, _ in here) or "none"
+        )
         if kind == "Service" and isinstance(spec.get("selector"), dict) and spec["selector"]:
             selected = [p for p in here if _map_selects(spec["selector"], p[2])]
             if not selected:
-                violations.append(Violation(describe(obj), "spec.selector",
-                                            f"selector {json.dumps(spec['selector'], sort_keys=True)} matches no pod template rendered in {where}; pod labels there: {available}"))
+                violations.append(
+                    Violation(
+                        describe(obj),
+                        "spec.selector",
+                        f"selector {json.dumps(spec['selector'], sort_keys=True)} matches no pod template rendered in {where}; pod labels there: {available}",
+                    )
+                )
             for i, port in enumerate(spec.get("ports") or []):
                 target = (port or {}).get("targetPort")
                 if isinstance(target, str) and selected and not is_unknown(target):
                     declared = {
-                        cp.get("name") for _, _, _, pod in selected for c in pod.get("containers") or [] for cp in c.get("ports") or []
+                        cp.get("name")
+                        for _, _, _, pod in selected
+                        for c in pod.get("containers") or []
+                        for cp in c.get("ports") or []
                     }
                     if target not in declared:
-                        violations.append(Violation(describe(obj), f"spec.ports[{i}].targetPort",
-                                                    f"targetPort {target!r} is not a container port name of the selected pods (they declare {sorted(n for n in declared if n) or 'none'})"))
+                        violations.append(
+                            Violation(
+                                describe(obj),
+                                f"spec.ports[{i}].targetPort",
+                                f"targetPort {target!r} is not a container port name of the selected pods (they declare {sorted(n for n in declared if n) or 'none'})",
+                            )
+                        )
         if kind == "PodDisruptionBudget" and isinstance(spec.get("selector"), dict):
             if not any(selector_matches(spec["selector"], _concrete(p[2])) for p in here):
-                violations.append(Violation(describe(obj), "spec.selector",
-                                            f"selector {json.dumps(spec['selector'], sort_keys=True)} matches no pod template rendered in {where}: the budget protects nothing; pod labels there: {available}"))
+                violations.append(
+                    Violation(
+                        describe(obj),
+                        "spec.selector",
+                        f"selector {json.dumps(spec['selector'], sort_keys=True)} matches no pod template rendered in {where}: the budget protects nothing; pod labels there: {available}",
+                    )
+                )
         if kind == "NetworkPolicy":
             selector = spec.get("podSelector")
             if isinstance(selector, dict) and (selector.get("matchLabels") or selector.get("matchExpressions")):
                 if not any(selector_matches(selector, _concrete(p[2])) for p in here):
-                    violations.append(Violation(describe(obj), "spec.podSelector",
-                                                f"podSelector {json.dumps(selector, sort_keys=True)} matches no pod template rendered in {where}; pod labels there: {available}"))
+                    violations.append(
+                        Violation(
+                            describe(obj),
+                            "spec.podSelector",
+                            f"podSelector {json.dumps(selector, sort_keys=True)} matches no pod template rendered in {where}; pod labels there: {available}",
+                        )
+                    )
     return violations
 
 
@@ -1107,21 +1262,65 @@ def _concrete(labels: dict[str, str]) -> dict[str, str]:
 # silently, so a misspelled one would quietly fall back to the chart's default.
 CHART_VALUE_KEYS: dict[str, frozenset[str]] = {
     # NVIDIA/k8s-device-plugin deployments/helm/nvidia-device-plugin/values.yaml (0.17-0.19)
-    "nvidia-device-plugin": frozenset({
-        "config", "compatWithCPUManager", "migStrategy", "failOnInitError", "deviceListStrategy",
-        "deviceIDStrategy", "nvidiaDriverRoot", "gdrcopyEnabled", "gdsEnabled", "mofedEnabled",
-        "deviceDiscoveryStrategy", "nameOverride", "fullnameOverride", "namespaceOverride",
-        "selectorLabelsOverride", "componentSelectorLabels", "allowDefaultNamespace", "imagePullSecrets",
-        "image", "updateStrategy", "podAnnotations", "podSecurityContext", "securityContext", "resources",
-        "nodeSelector", "affinity", "tolerations", "priorityClassName", "runtimeClassName", "devicePlugin",
-        "gfd", "nfd", "mps", "cdi", "global",
-    }),
+    "nvidia-device-plugin": frozenset(
+        {
+            "config",
+            "compatWithCPUManager",
+            "migStrategy",
+            "failOnInitError",
+            "deviceListStrategy",
+            "deviceIDStrategy",
+            "nvidiaDriverRoot",
+            "gdrcopyEnabled",
+            "gdsEnabled",
+            "mofedEnabled",
+            "deviceDiscoveryStrategy",
+            "nameOverride",
+            "fullnameOverride",
+            "namespaceOverride",
+            "selectorLabelsOverride",
+            "componentSelectorLabels",
+            "allowDefaultNamespace",
+            "imagePullSecrets",
+            "image",
+            "updateStrategy",
+            "podAnnotations",
+            "podSecurityContext",
+            "securityContext",
+            "resources",
+            "nodeSelector",
+            "affinity",
+            "tolerations",
+            "priorityClassName",
+            "runtimeClassName",
+            "devicePlugin",
+            "gfd",
+            "nfd",
+            "mps",
+            "cdi",
+            "global",
+        }
+    ),
     # aws/eks-charts stable/aws-efa-k8s-device-plugin/values.yaml
-    "aws-efa-k8s-device-plugin": frozenset({
-        "image", "securityContext", "supportedInstanceLabels", "resources", "nodeSelector", "tolerations",
-        "affinity", "additionalPodAnnotations", "additionalPodLabels", "nameOverride", "fullnameOverride",
-        "imagePullSecrets", "updateStrategy", "priorityClassName", "global",
-    }),
+    "aws-efa-k8s-device-plugin": frozenset(
+        {
+            "image",
+            "securityContext",
+            "supportedInstanceLabels",
+            "resources",
+            "nodeSelector",
+            "tolerations",
+            "affinity",
+            "additionalPodAnnotations",
+            "additionalPodLabels",
+            "nameOverride",
+            "fullnameOverride",
+            "imagePullSecrets",
+            "updateStrategy",
+            "priorityClassName",
+            "global",
+        }
+    ),
 }
 
 # Keys inside chart values whose value is a core Kubernetes type, wherever they appear.
@@ -1145,7 +1344,9 @@ def check_helm_release(props: dict, versions: Iterable[str] = SUPPORTED_VERSIONS
     if release_name is not None and not is_unknown(release_name):
         problem = dns1123_subdomain(release_name)
         if problem or len(release_name) > 53:
-            out.add("name", f"Helm release names must be DNS-1123 subdomains of at most 53 characters: {release_name!r}")
+            out.add(
+                "name", f"Helm release names must be DNS-1123 subdomains of at most 53 characters: {release_name!r}"
+            )
     if props.get("namespace") is not None and not is_unknown(props["namespace"]):
         out.add("namespace", dns1123_label(props["namespace"]))
     values = props.get("values") or {}
@@ -1158,9 +1359,19 @@ def check_helm_release(props: dict, versions: Iterable[str] = SUPPORTED_VERSIONS
             if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                out.add(f"values.{key}", f"unknown top-level value {key!r} for chart {chart}{hint}: Helm would ignore it; the chart's keys are {', '.join(sorted(known))}")
+                out.add(
+                    f"values.{key}",
+                    f"unknown top-level value {key!r} for chart {chart}{hint}: Helm would ignore it; the chart's keys are {', '.join(sorted(known))}",
+                )
     else:
-        out.items.append(Violation(name, "values", f"no list of value keys for chart {chart!r}: only embedded affinity/tolerations/nodeSelector/resources were checked", "warning"))
+        out.items.append(
+            Violation(
+                name,
+                "values",
+                f"no list of value keys for chart {chart!r}: only embedded affinity/tolerations/nodeSelector/resources were checked",
+                "warning",
+            )
+        )
 
     def walk(node: Any, path: str) -> None:
         if not isinstance(node, dict):
@@ -1195,7 +1406,7 @@ def has_bundled_schema(kind: str, api_version: str, version: str) -> bool:
     return True
 
 
-def validate_with_kubernetes_validate(obj: dict, version: str) -> Optional[str]:
+def validate_with_kubernetes_validate(obj: dict, version: str) -> str | None:
     """The package's own entry point (re-reads the schema per call): for cross-checking SchemaSet."""
     try:
         kubernetes_validate.validate(obj, version, strict=True)

@@ -14,18 +14,17 @@ import io
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from verify import Violation, errors, plain
+from verify import Violation, errors, invariants, plain
 from verify import aws as aws_checks
-from verify import invariants
 from verify import kubernetes as k8s
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def stack_names(root: Path = ROOT) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
 def stack_versions(stack: str) -> list[str]:
@@ -56,7 +55,7 @@ class StackResult:
     versions: list[str]
     objects: list[Checked] = field(default_factory=list)
     stack_violations: list[Violation] = field(default_factory=list)  # across objects
-    error: Optional[str] = None
+    error: str | None = None
 
     @property
     def violations(self) -> list[Violation]:
@@ -67,7 +66,7 @@ class StackResult:
         return self.error is None and not errors(self.violations)
 
 
-def synth_run(stack: str, build_root: Optional[Path] = None):
+def synth_run(stack: str, build_root: Path | None = None):
     """``stack.synth.synth`` with its printout captured; returns the mocked run."""
     from stack.synth import synth
 
@@ -87,7 +86,9 @@ def verify_registrations(stack: str, registrations: list[Any], versions: list[st
     for registration in registrations:
         props = plain(registration.inputs)
         if registration.type.startswith("kubernetes:") and registration.custom:
-            checked = Checked("kubernetes", registration.type, "", f"build/{stack}/kubernetes/{kubernetes_file(registration)}")
+            checked = Checked(
+                "kubernetes", registration.type, "", f"build/{stack}/kubernetes/{kubernetes_file(registration)}"
+            )
             if registration.type == k8s.HELM_RELEASE:
                 checked.name = k8s.describe_release(props)
             else:
@@ -98,14 +99,22 @@ def verify_registrations(stack: str, registrations: list[Any], versions: list[st
             resources.append((registration.type, registration.name, props))
         elif registration.type.startswith(("aws:", "eks:")):
             violations, enums = aws_checks.check_resource_with_coverage(registration.type, props, registration.name)
-            result.objects.append(Checked("aws", registration.type, aws_checks.describe(registration.type, registration.name),
-                                          f"build/{stack}/aws/{aws_file(registration)}", violations, len(enums)))
+            result.objects.append(
+                Checked(
+                    "aws",
+                    registration.type,
+                    aws_checks.describe(registration.type, registration.name),
+                    f"build/{stack}/aws/{aws_file(registration)}",
+                    violations,
+                    len(enums),
+                )
+            )
             resources.append((registration.type, registration.name, props))
     result.stack_violations = k8s.check_objects(manifests) + invariants.check_all(resources)
     return result
 
 
-def verify_stack(stack: str, build_root: Optional[Path] = None) -> StackResult:
+def verify_stack(stack: str, build_root: Path | None = None) -> StackResult:
     import pulumi
 
     versions = stack_versions(stack)

@@ -24,7 +24,14 @@ import time
 from pathlib import Path
 
 from vllm_check import install
-from vllm_check.engine import DEFAULT_WORK, ENGINE_CHECK_SUBSTITUTIONS, case_for, consistency_problems, run_cases, self_test_cases
+from vllm_check.engine import (
+    DEFAULT_WORK,
+    ENGINE_CHECK_SUBSTITUTIONS,
+    case_for,
+    consistency_problems,
+    run_cases,
+    self_test_cases,
+)
 from vllm_check.rendered import ROOT, find_serve_commands, stacks
 from vllm_check.serve import NEGATIVE_SHM, generated_tp2, judge_negative, judge_positive, rendered_tp2, run_server
 
@@ -38,9 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vllm_check", description=__doc__.split("\n")[0])
     parser.add_argument("--stacks", help="comma-separated stacks (default: every Pulumi.*.yaml)")
     parser.add_argument("--build-dir", default=str(ROOT / "build"))
-    parser.add_argument("--no-synth", action="store_true", help="read the existing build/<stack>/ instead of synthesising")
+    parser.add_argument(
+        "--no-synth", action="store_true", help="read the existing build/<stack>/ instead of synthesising"
+    )
     parser.add_argument("--skip-serve", action="store_true", help="parser/engine checks only (no real server)")
-    parser.add_argument("--ready-timeout", type=float, default=300, help="seconds for the TP=2 server to answer /health")
+    parser.add_argument(
+        "--ready-timeout", type=float, default=300, help="seconds for the TP=2 server to answer /health"
+    )
     args = parser.parse_args(argv)
     build_dir = Path(args.build_dir)
     work = DEFAULT_WORK
@@ -57,17 +68,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vllm_check FAILED: installing {install.VLLM_REQUIREMENT}: {error}")
         return 1
     timings["install"] = round(time.monotonic() - t, 1)
-    print(f"[install] .venv-vllm: {install.VLLM_REQUIREMENT} {'installed now' if install_seconds else 'already installed'}", flush=True)
+    print(
+        f"[install] .venv-vllm: {install.VLLM_REQUIREMENT} {'installed now' if install_seconds else 'already installed'}",
+        flush=True,
+    )
 
     if not args.no_synth:
         t = time.monotonic()
         for stack in names:
             result = subprocess.run(
                 [sys.executable, "-m", "stack.synth", "--stack", stack, "--build-dir", str(build_dir)],
-                cwd=str(ROOT), capture_output=True, text=True, timeout=300,
+                cwd=str(ROOT),
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if result.returncode != 0:
-                failures.append(f"synth {stack}: exit {result.returncode}: {_short(result.stdout + result.stderr, 800)}")
+                failures.append(
+                    f"synth {stack}: exit {result.returncode}: {_short(result.stdout + result.stderr, 800)}"
+                )
                 print(f"[synth] {stack}: FAILED\n{result.stdout}{result.stderr}", flush=True)
             else:
                 print(f"[synth] {stack}: {result.stdout.strip().splitlines()[-1]}", flush=True)
@@ -90,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             cases.append(case_for(command, build_dir))
         except LookupError as error:
             failures.append(str(error))
-    base = next((c for c in cases if c.config.get("num_attention_heads", 0) % 3 != 0 and "--max-model-len" in c.argv), None)
+    base = next(
+        (c for c in cases if c.config.get("num_attention_heads", 0) % 3 != 0 and "--max-model-len" in c.argv), None
+    )
     self_tests = self_test_cases(base) if base is not None else []
     if base is None:
         failures.append("no rendered line to derive the self-test cases from (needs heads not divisible by 3)")
@@ -100,19 +121,23 @@ def main(argv: list[str] | None = None) -> int:
         results, engine_timing = [], {}
         failures.append(f"the vLLM runner process failed: {_short(str(error), 2000)}")
     timings["engine_checks"] = round(time.monotonic() - t, 1)
-    print(f"[engine] {len(cases)} rendered line(s) + {len(self_tests)} self-test(s) in one vLLM process "
-          f"({engine_timing.get('process_seconds')} s, import {engine_timing.get('import_seconds')} s); "
-          f"substitutions: {'; '.join(ENGINE_CHECK_SUBSTITUTIONS)}")
+    print(
+        f"[engine] {len(cases)} rendered line(s) + {len(self_tests)} self-test(s) in one vLLM process "
+        f"({engine_timing.get('process_seconds')} s, import {engine_timing.get('import_seconds')} s); "
+        f"substitutions: {'; '.join(ENGINE_CHECK_SUBSTITUTIONS)}"
+    )
     for result in results:
         case = result.case
         if case.expect_error is None:
             problems = consistency_problems(result) if result.ok else []
             if result.ok and not problems:
                 e = result.engine
-                print(f"  PASS {case.id}: {case.config_source}; TP={e['tensor_parallel_size']} PP={e['pipeline_parallel_size']} "
-                      f"max_model_len={e['max_model_len']} kv={e['kv_cache_dtype']} dtype={e['dtype']} "
-                      f"quant={e['quantization']} max_num_seqs={e['max_num_seqs']}"
-                      + (f"; substituted: {'; '.join(case.substitutions)}" if case.substitutions else ""))
+                print(
+                    f"  PASS {case.id}: {case.config_source}; TP={e['tensor_parallel_size']} PP={e['pipeline_parallel_size']} "
+                    f"max_model_len={e['max_model_len']} kv={e['kv_cache_dtype']} dtype={e['dtype']} "
+                    f"quant={e['quantization']} max_num_seqs={e['max_num_seqs']}"
+                    + (f"; substituted: {'; '.join(case.substitutions)}" if case.substitutions else "")
+                )
             else:
                 message = f"{result.stage}: {result.error}" if not result.ok else "; ".join(problems)
                 print(f"  FAIL {case.id}: vllm {' '.join(case.argv)}\n       {message}")
@@ -121,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             status = "PASS" if result.passed else "FAIL"
             print(f"  {status} {case.id}: rejected at {result.stage}: {_short(result.error or 'ACCEPTED')}")
             if not result.passed:
-                failures.append(f"{case.id}: expected vLLM to reject it with {case.expect_error!r}, got {result.error!r}")
+                failures.append(
+                    f"{case.id}: expected vLLM to reject it with {case.expect_error!r}, got {result.error!r}"
+                )
 
     # --- the real TP=2 server ---------------------------------------------------------------------
     if not args.skip_serve:
@@ -129,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         if server is None:
             print("[serve] no stack renders a TP=2 server: generating one through the project's code path")
             server = generated_tp2()
-        print(f"[serve] {server.where}: vllm {' '.join(server.argv)}  (/dev/shm sizeLimit {server.shm_size_limit})", flush=True)
+        print(
+            f"[serve] {server.where}: vllm {' '.join(server.argv)}  (/dev/shm sizeLimit {server.shm_size_limit})",
+            flush=True,
+        )
         t = time.monotonic()
         run = run_server(server, server.shm_size_limit, "tp2", work=work, ready_timeout=args.ready_timeout)
         timings["serve_tp2"] = run.seconds
@@ -137,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  CPU substitution: {line}")
         print(f"  command: vllm {' '.join(run.argv)}")
         problems = judge_positive(run)
-        print(f"  {'PASS' if not problems else 'FAIL'} TP=2 server, /dev/shm {run.shm_size_limit} "
-              f"({run.shm_bytes_seen} bytes seen inside): ready in {run.ready_seconds} s, run {run.seconds} s")
+        print(
+            f"  {'PASS' if not problems else 'FAIL'} TP=2 server, /dev/shm {run.shm_size_limit} "
+            f"({run.shm_bytes_seen} bytes seen inside): ready in {run.ready_seconds} s, run {run.seconds} s"
+        )
         for what, code, output in run.smoke:
             print(f"    {what}: exit {code}: {_short(output, 400)}")
         failures += [f"TP=2 server: {p}" for p in problems]
@@ -149,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         timings["serve_shm64"] = run.seconds
         problems = judge_negative(run)
         message = next((l for l in run.error_lines if "Insufficient space" in l), " | ".join(run.error_lines))
-        print(f"  {'PASS' if not problems else 'FAIL'} same server with a {NEGATIVE_SHM} /dev/shm must fail: "
-              f"exit {run.exit_code} in {run.seconds} s: {_short(message)}")
+        print(
+            f"  {'PASS' if not problems else 'FAIL'} same server with a {NEGATIVE_SHM} /dev/shm must fail: "
+            f"exit {run.exit_code} in {run.seconds} s: {_short(message)}"
+        )
         failures += [f"{NEGATIVE_SHM} /dev/shm run: {p}" for p in problems]
 
     timings["total"] = round(time.monotonic() - t_all, 1)
@@ -161,9 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         for failure in failures:
             print(f"  - {failure}")
         return 1
-    print(f"vllm_check OK: {len(cases)} rendered vLLM server(s) across {len(names)} stack(s) pass vLLM {install.VLLM_VERSION}'s "
-          f"parser and engine config; {len(self_tests)} broken variants rejected"
-          + ("" if args.skip_serve else "; TP=2 server ran in its rendered /dev/shm, smoke test passed, 64 Mi /dev/shm failed"))
+    print(
+        f"vllm_check OK: {len(cases)} rendered vLLM server(s) across {len(names)} stack(s) pass vLLM {install.VLLM_VERSION}'s "
+        f"parser and engine config; {len(self_tests)} broken variants rejected"
+        + (
+            ""
+            if args.skip_serve
+            else "; TP=2 server ran in its rendered /dev/shm, smoke test passed, 64 Mi /dev/shm failed"
+        )
+    )
     return 0
 
 

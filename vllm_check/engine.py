@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from vllm_check import install
 from vllm_check.rendered import ServeCommand, flag_value, model_config_for, replace_flag
@@ -39,8 +39,8 @@ class Case:
     argv: list[str]
     config: dict[str, Any]
     env: dict[str, str]
-    expect_error: Optional[str] = None  # for the self-test cases: a substring of vLLM's message
-    command: Optional[ServeCommand] = None
+    expect_error: str | None = None  # for the self-test cases: a substring of vLLM's message
+    command: ServeCommand | None = None
     config_source: str = ""
     substitutions: list[str] = field(default_factory=list)
 
@@ -49,9 +49,9 @@ class Case:
 class Result:
     case: Case
     ok: bool
-    stage: Optional[str]
-    error: Optional[str]
-    engine: Optional[dict[str, Any]]
+    stage: str | None
+    error: str | None
+    engine: dict[str, Any] | None
     seconds: float
 
     @property
@@ -107,25 +107,68 @@ def self_test_cases(base: Case) -> list[Case]:
     limit = base.config.get("max_position_embeddings")
     argv = base.argv
     return [
-        Case("self-test: unknown flag", argv + ["--no-such-flag"], base.config, {}, "unrecognized arguments: --no-such-flag"),
-        Case("self-test: bad value --kv-cache-dtype fp4", replace_flag(argv, "--kv-cache-dtype", "fp4"), base.config, {},
-             "argument --kv-cache-dtype: invalid choice: 'fp4'"),
-        Case("self-test: bad type --max-num-seqs many", replace_flag(argv, "--max-num-seqs", "many"), base.config, {},
-             "argument --max-num-seqs: invalid"),
-        Case(f"self-test: {heads} heads, TP=3", replace_flag(argv, "--tensor-parallel-size", "3", ("-tp",)), base.config, {},
-             f"attention heads ({heads}) must be divisible by tensor parallel size (3)"),
-        Case(f"self-test: --max-model-len {2 * limit} > {limit}", replace_flag(argv, "--max-model-len", str(2 * limit)),
-             base.config, {}, f"User-specified max_model_len ({2 * limit}) is greater than the derived max_model_len"),
-        Case("self-test: --quantization nope", replace_flag(argv, "--quantization", "nope"), base.config, {},
-             "Unknown quantization method: nope"),
-        Case("self-test: -tp 0", replace_flag(argv, "--tensor-parallel-size", "0", ("-tp",)), base.config, {},
-             "tensor_parallel_size"),
-        Case("self-test: --gpu-memory-utilization 1.5", replace_flag(argv, "--gpu-memory-utilization", "1.5"), base.config, {},
-             "gpu_memory_utilization"),
+        Case(
+            "self-test: unknown flag",
+            argv + ["--no-such-flag"],
+            base.config,
+            {},
+            "unrecognized arguments: --no-such-flag",
+        ),
+        Case(
+            "self-test: bad value --kv-cache-dtype fp4",
+            replace_flag(argv, "--kv-cache-dtype", "fp4"),
+            base.config,
+            {},
+            "argument --kv-cache-dtype: invalid choice: 'fp4'",
+        ),
+        Case(
+            "self-test: bad type --max-num-seqs many",
+            replace_flag(argv, "--max-num-seqs", "many"),
+            base.config,
+            {},
+            "argument --max-num-seqs: invalid",
+        ),
+        Case(
+            f"self-test: {heads} heads, TP=3",
+            replace_flag(argv, "--tensor-parallel-size", "3", ("-tp",)),
+            base.config,
+            {},
+            f"attention heads ({heads}) must be divisible by tensor parallel size (3)",
+        ),
+        Case(
+            f"self-test: --max-model-len {2 * limit} > {limit}",
+            replace_flag(argv, "--max-model-len", str(2 * limit)),
+            base.config,
+            {},
+            f"User-specified max_model_len ({2 * limit}) is greater than the derived max_model_len",
+        ),
+        Case(
+            "self-test: --quantization nope",
+            replace_flag(argv, "--quantization", "nope"),
+            base.config,
+            {},
+            "Unknown quantization method: nope",
+        ),
+        Case(
+            "self-test: -tp 0",
+            replace_flag(argv, "--tensor-parallel-size", "0", ("-tp",)),
+            base.config,
+            {},
+            "tensor_parallel_size",
+        ),
+        Case(
+            "self-test: --gpu-memory-utilization 1.5",
+            replace_flag(argv, "--gpu-memory-utilization", "1.5"),
+            base.config,
+            {},
+            "gpu_memory_utilization",
+        ),
     ]
 
 
-def run_cases(cases: list[Case], work: Path = DEFAULT_WORK, venv: Path = install.VENV, timeout: float = 600) -> tuple[list[Result], dict[str, Any]]:
+def run_cases(
+    cases: list[Case], work: Path = DEFAULT_WORK, venv: Path = install.VENV, timeout: float = 600
+) -> tuple[list[Result], dict[str, Any]]:
     """All cases in ONE .venv-vllm process; return results and timings."""
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="vllm-check-"))
@@ -149,7 +192,11 @@ def run_cases(cases: list[Case], work: Path = DEFAULT_WORK, venv: Path = install
         with open(log, "w") as log_file:
             proc = subprocess.run(
                 [str(install.venv_python(venv)), str(RUNNER), str(cases_file), str(results_file)],
-                env=vllm_env(work, tmp), stdout=log_file, stderr=subprocess.STDOUT, timeout=timeout, cwd=str(tmp),
+                env=vllm_env(work, tmp),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                cwd=str(tmp),
                 start_new_session=True,
             )
         seconds = time.monotonic() - start

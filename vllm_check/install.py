@@ -62,17 +62,31 @@ def ensure(venv: Path = VENV, force: bool = False, log=print) -> float:
             out.flush()
             result = subprocess.run(argv, env={**env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT)
         if result.returncode != 0:
-            lines = [l for l in pip_log.read_text().splitlines() if "is ignored: it is neither a file nor a directory" not in l]
+            lines = [
+                l
+                for l in pip_log.read_text().splitlines()
+                if "is ignored: it is neither a file nor a directory" not in l
+            ]
             raise RuntimeError(f"{what}: exit {result.returncode}; {pip_log}:\n" + "\n".join(lines[-40:]))
 
     pip_log.write_text("")
-    step(f"pip install {VLLM_REQUIREMENT} into {venv} (a few minutes; log {pip_log})",
-         [python, "-m", "pip", "install", "-q", VLLM_REQUIREMENT])
-    step(f"pip uninstall {' '.join(UNINSTALL)} (CUDA builds)", [python, "-m", "pip", "uninstall", "-y", "-q", *UNINSTALL])
+    step(
+        f"pip install {VLLM_REQUIREMENT} into {venv} (a few minutes; log {pip_log})",
+        [python, "-m", "pip", "install", "-q", VLLM_REQUIREMENT],
+    )
+    step(
+        f"pip uninstall {' '.join(UNINSTALL)} (CUDA builds)", [python, "-m", "pip", "uninstall", "-y", "-q", *UNINSTALL]
+    )
     # The argument code must import now; fail here rather than in the checks.
-    step("import check: torch (+cpu) and vllm.engine.arg_utils",
-         [python, "-c", "import torch, vllm.engine.arg_utils; assert torch.__version__.endswith('+cpu'), torch.__version__"],
-         {"VLLM_NO_USAGE_STATS": "1", "VLLM_TARGET_DEVICE": "cpu"})
+    step(
+        "import check: torch (+cpu) and vllm.engine.arg_utils",
+        [
+            python,
+            "-c",
+            "import torch, vllm.engine.arg_utils; assert torch.__version__.endswith('+cpu'), torch.__version__",
+        ],
+        {"VLLM_NO_USAGE_STATS": "1", "VLLM_TARGET_DEVICE": "cpu"},
+    )
     stamp.write_text(stamp_text())
     seconds = time.monotonic() - start
     log(f"installed {VLLM_REQUIREMENT} in {seconds:.0f} s")

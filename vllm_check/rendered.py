@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "gpu-inference"
+from stack.project import PROJECT
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ServeCommand:
     model_ref: str  # what vllm serve loads, as rendered
     args: list[str]  # everything after the model reference
     env: dict[str, str]  # the container's literal env values
-    shm_size_limit: Optional[str]  # sizeLimit of the emptyDir mounted at /dev/shm, as rendered
+    shm_size_limit: str | None  # sizeLimit of the emptyDir mounted at /dev/shm, as rendered
     source: str  # "command" (exec form) or "script" (last `vllm serve` of a shell script)
     unresolved: list[str] = field(default_factory=list)  # shell/Kubernetes variables left as text
 
@@ -56,7 +56,7 @@ class ServeCommand:
         """As ``vllm`` sees it: ``serve MODEL ARGS...``."""
         return ["serve", self.model_ref, *self.args]
 
-    def flag(self, *names: str) -> Optional[str]:
+    def flag(self, *names: str) -> str | None:
         return flag_value(self.args, *names)
 
     @property
@@ -78,7 +78,7 @@ class Skipped:
     reason: str
 
 
-def flag_value(args: list[str], *names: str) -> Optional[str]:
+def flag_value(args: list[str], *names: str) -> str | None:
     """The last value given for a flag (``--x v`` or ``--x=v``), as argparse would keep it."""
     value = None
     for i, arg in enumerate(args):
@@ -90,7 +90,7 @@ def flag_value(args: list[str], *names: str) -> Optional[str]:
     return value
 
 
-def replace_flag(args: list[str], name: str, value: Optional[str], aliases: tuple[str, ...] = ()) -> list[str]:
+def replace_flag(args: list[str], name: str, value: str | None, aliases: tuple[str, ...] = ()) -> list[str]:
     """Drop every occurrence of a flag (and its value); append ``name value`` unless value is None."""
     names = (name, *aliases)
     out, skip = [], False
@@ -111,6 +111,7 @@ def replace_flag(args: list[str], name: str, value: Optional[str], aliases: tupl
 
 # --- finding the command lines -------------------------------------------------------------------
 
+
 def _pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     spec = obj.get("spec") or {}
     kind = obj.get("kind")
@@ -123,7 +124,7 @@ def _pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             if template.get("spec"):
                 yield role, template["spec"]
     elif kind == "CronJob":
-        template = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {})
+        template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
         if template.get("spec"):
             yield "pod", template["spec"]
     else:
@@ -149,9 +150,7 @@ def _expand(text: str, env: dict[str, str], unresolved: list[str]) -> str:
     return _VAR.sub(sub, text)
 
 
-_SAFE_PART = re.compile(
-    r"""shift(\s+\d+)?|[A-Za-z_][A-Za-z0-9_]*=("[^"`]*"|'[^']*'|[^\s;`'"]*)"""
-)
+_SAFE_PART = re.compile(r"""shift(\s+\d+)?|[A-Za-z_][A-Za-z0-9_]*=("[^"`]*"|'[^']*'|[^\s;`'"]*)""")
 
 
 def _expand_k8s(text: str, env: dict[str, str], unresolved: list[str]) -> str:
@@ -166,7 +165,9 @@ def _expand_k8s(text: str, env: dict[str, str], unresolved: list[str]) -> str:
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, text)
 
 
-def _serve_from_script(script: str, positional: list[str], env: dict[str, str]) -> tuple[Optional[list[str]], list[str]]:
+def _serve_from_script(
+    script: str, positional: list[str], env: dict[str, str]
+) -> tuple[list[str] | None, list[str]]:
     """The arguments of the script's last ``vllm serve``, as the shell would pass them.
 
     Runs, in bash with ``set -u`` and only the container's literal env, the script's plain variable
@@ -189,20 +190,22 @@ def _serve_from_script(script: str, positional: list[str], env: dict[str, str]) 
         if parts and "$(" not in line and all(_SAFE_PART.fullmatch(p) for p in parts):
             kept.append(line)
     serve_line = re.sub(r"\bexec\s+(?=vllm\s+serve\b)", "", lines[serve_index])
-    program = "\n".join(
-        ["set -u", 'vllm() { printf "%s\\0" "$@"; exit 0; }', *kept, serve_line, "exit 3"]
-    )
+    program = "\n".join(["set -u", 'vllm() { printf "%s\\0" "$@"; exit 0; }', *kept, serve_line, "exit 3"])
     import subprocess
 
     try:
         result = subprocess.run(
             ["bash", "-c", program, *(positional or ["sh"])],
-            env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, timeout=10,
+            env={"PATH": "/usr/bin:/bin", **env},
+            capture_output=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return None, [f"could not evaluate the script's vllm serve line: {error}"]
     if result.returncode != 0:
-        return None, [f"evaluating the script's `vllm serve` line failed: {result.stderr.decode(errors='replace').strip()}"]
+        return None, [
+            f"evaluating the script's `vllm serve` line failed: {result.stderr.decode(errors='replace').strip()}"
+        ]
     return result.stdout.decode().split("\0")[:-1], []
 
 
@@ -219,7 +222,7 @@ def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[
             tokens = [str(t) for t in (container.get("command") or []) + (container.get("args") or [])]
             unresolved: list[str] = []
             source = "command"
-            serve: Optional[list[str]] = None
+            serve: list[str] | None = None
             for i in range(len(tokens) - 1):
                 if Path(tokens[i]).name == "vllm" and tokens[i + 1] == "serve":
                     serve = [_expand(t, env, unresolved) for t in tokens[i:]]
@@ -227,9 +230,18 @@ def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[
             if serve is None and tokens and tokens[0] in _SHELLS and "-c" in tokens:
                 at = tokens.index("-c") + 1
                 script = tokens[at] if at < len(tokens) else ""
-                positional = [_expand(t, env, unresolved) for t in tokens[at + 1:]]
-                shell_env = {**env, **{e["name"]: f"<{e['name']} from valueFrom>" for e in container.get("env") or [] if "value" not in e}}
-                script_tokens, problems = _serve_from_script(_expand_k8s(script, env, unresolved), positional, shell_env)
+                positional = [_expand(t, env, unresolved) for t in tokens[at + 1 :]]
+                shell_env = {
+                    **env,
+                    **{
+                        e["name"]: f"<{e['name']} from valueFrom>"
+                        for e in container.get("env") or []
+                        if "value" not in e
+                    },
+                }
+                script_tokens, problems = _serve_from_script(
+                    _expand_k8s(script, env, unresolved), positional, shell_env
+                )
                 if problems:
                     skipped.append(Skipped(where, "; ".join(problems)))
                     unresolved.extend(problems)
@@ -237,7 +249,12 @@ def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[
                     source = "script"
                     serve = ["vllm", *script_tokens]
             if serve is None:
-                skipped.append(Skipped(where, f"runs no `vllm serve` (image {container.get('image')}, command {' '.join(tokens)[:80]!r})"))
+                skipped.append(
+                    Skipped(
+                        where,
+                        f"runs no `vllm serve` (image {container.get('image')}, command {' '.join(tokens)[:80]!r})",
+                    )
+                )
                 continue
             rest = serve[2:]
             if rest and not rest[0].startswith("-"):
@@ -250,14 +267,26 @@ def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[
                     empty_dir = (volumes.get(mount.get("name")) or {}).get("emptyDir") or {}
                     shm = empty_dir.get("sizeLimit")
             found.append(
-                ServeCommand(stack, file, kind, name, role, str(container.get("name")), model_ref, args, env,
-                             shm, source, unresolved)
+                ServeCommand(
+                    stack,
+                    file,
+                    kind,
+                    name,
+                    role,
+                    str(container.get("name")),
+                    model_ref,
+                    args,
+                    env,
+                    shm,
+                    source,
+                    unresolved,
+                )
             )
     return found, skipped
 
 
 def stacks(root: Path = ROOT) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
 def find_serve_commands(build_dir: Path, stack_names: list[str]) -> tuple[list[ServeCommand], list[Skipped]]:
@@ -276,6 +305,7 @@ def find_serve_commands(build_dir: Path, stack_names: list[str]) -> tuple[list[S
 
 
 # --- the config.json behind each command line -----------------------------------------------------
+
 
 def clean_config(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if not k.startswith("_")}
@@ -317,4 +347,6 @@ def model_config_for(command: ServeCommand, build_dir: Path, root: Path = ROOT) 
         data = json.loads(path.read_text())
         if _normalise_repo(str(data.get("_name_or_path", ""))) == wanted:
             return clean_config(data), f"catalog {path.name} (by repo id)"
-    raise LookupError(f"{command.where}: cannot map model {command.model_ref!r} to a config.json (not in plan.json or the catalog)")
+    raise LookupError(
+        f"{command.where}: cannot map model {command.model_ref!r} to a config.json (not in plan.json or the catalog)"
+    )

@@ -99,7 +99,10 @@ def main(cases_path: str, results_path: str) -> int:
                 result.update(stage="engine", error=clean_message(error))
                 continue
             model, cache, parallel, scheduler = (
-                config.model_config, config.cache_config, config.parallel_config, config.scheduler_config
+                config.model_config,
+                config.cache_config,
+                config.parallel_config,
+                config.scheduler_config,
             )
             result.update(
                 ok=True,

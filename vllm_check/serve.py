@@ -25,7 +25,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from vllm_check import install
 from vllm_check.engine import DEFAULT_WORK, vllm_env
@@ -71,7 +70,17 @@ def parse_quantity(value: str) -> int:
     match = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", value.strip())
     if not match:
         raise ValueError(f"unsupported quantity {value!r}")
-    factor = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    factor = {
+        None: 1,
+        "Ki": 2**10,
+        "Mi": 2**20,
+        "Gi": 2**30,
+        "Ti": 2**40,
+        "k": 10**3,
+        "M": 10**6,
+        "G": 10**9,
+        "T": 10**12,
+    }
     return int(match.group(1)) * factor[match.group(2)]
 
 
@@ -83,13 +92,18 @@ def free_port() -> int:
 
 # --- which server -------------------------------------------------------------------------------
 
-def rendered_tp2(commands: list[ServeCommand]) -> Optional[ServeCommand]:
+
+def rendered_tp2(commands: list[ServeCommand]) -> ServeCommand | None:
     """A rendered single-pod TP=2 server with a /dev/shm volume, if any."""
     candidates = [c for c in commands if c.tensor_parallel_size == 2 and c.role == "pod" and c.shm_size_limit]
     # The one that exercises the most: most flags, then an fp8 KV cache, then quantization.
     return max(
         candidates,
-        key=lambda c: (len(c.args), c.flag("--kv-cache-dtype") not in (None, "auto"), c.flag("--quantization") is not None),
+        key=lambda c: (
+            len(c.args),
+            c.flag("--kv-cache-dtype") not in (None, "auto"),
+            c.flag("--quantization") is not None,
+        ),
         default=None,
     )
 
@@ -118,15 +132,26 @@ def generated_tp2(stack: str = "dev") -> ServeCommand:
     if placed.plan.tensor_parallel_size != 2:
         raise LookupError(f"the planner gave TP={placed.plan.tensor_parallel_size} for {model['name']}")
     return ServeCommand(
-        stack=f"{stack} (generated, tensorParallelSize 2)", file="-", kind="Deployment", name=placed.name, role="pod",
-        container="vllm", model_ref=model_reference(placed), args=list(server_args(placed)), env={},
-        shm_size_limit=f"{shm_size_mib(placed.plan.gpus_per_pod)}Mi", source="command",
+        stack=f"{stack} (generated, tensorParallelSize 2)",
+        file="-",
+        kind="Deployment",
+        name=placed.name,
+        role="pod",
+        container="vllm",
+        model_ref=model_reference(placed),
+        args=list(server_args(placed)),
+        env={},
+        shm_size_limit=f"{shm_size_mib(placed.plan.gpus_per_pod)}Mi",
+        source="command",
     )
 
 
 # --- what a CPU needs -----------------------------------------------------------------------------
 
-def cpu_substitutions(command: ServeCommand, model_dir: Path, port: int, avx512: Optional[bool] = None) -> tuple[list[str], dict[str, str], list[str]]:
+
+def cpu_substitutions(
+    command: ServeCommand, model_dir: Path, port: int, avx512: bool | None = None
+) -> tuple[list[str], dict[str, str], list[str]]:
     """(argv after ``vllm``, extra env, the list of substitutions made) for the CPU run."""
     avx512 = cpu_has_avx512() if avx512 is None else avx512
     made: list[str] = [
@@ -163,7 +188,8 @@ def cpu_substitutions(command: ServeCommand, model_dir: Path, port: int, avx512:
     cores = os.cpu_count() or 1
     per_rank = max(1, cores // max(tp, 1))
     bind = "|".join(
-        f"{r * per_rank}-{r * per_rank + per_rank - 1}" if per_rank > 1 else str(r * per_rank % cores) for r in range(tp)
+        f"{r * per_rank}-{r * per_rank + per_rank - 1}" if per_rank > 1 else str(r * per_rank % cores)
+        for r in range(tp)
     )
     env = {
         "VLLM_CPU_OMP_THREADS_BIND": bind,
@@ -179,12 +205,13 @@ def cpu_substitutions(command: ServeCommand, model_dir: Path, port: int, avx512:
 
 # --- processes ------------------------------------------------------------------------------------
 
-def _stat(pid: str) -> Optional[tuple[int, int]]:
+
+def _stat(pid: str) -> tuple[int, int] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[2]), int(fields[3])  # pgrp, session
 
 
@@ -246,11 +273,11 @@ class ServerRun:
     env: dict[str, str]
     substitutions: list[str]
     log: Path
-    shm_bytes_seen: Optional[int] = None
+    shm_bytes_seen: int | None = None
     ready: bool = False
-    ready_seconds: Optional[float] = None
-    exit_code: Optional[int] = None
-    pid: Optional[int] = None  # the group/session leader
+    ready_seconds: float | None = None
+    exit_code: int | None = None
+    pid: int | None = None  # the group/session leader
     error_lines: list[str] = field(default_factory=list)
     smoke: list[tuple[str, int, str]] = field(default_factory=list)  # (what, exit code, output)
     leftovers: list[str] = field(default_factory=list)
@@ -285,7 +312,9 @@ def run_server(
     model_dir = tmp / "tiny-llama"
     model_dir.mkdir()
     max_model_len = int(flag_value(command.args, "--max-model-len") or 4096)
-    (model_dir / "config.json").write_text(json.dumps({**TINY_LLAMA, "max_position_embeddings": max(max_model_len, 2048)}, indent=1))
+    (model_dir / "config.json").write_text(
+        json.dumps({**TINY_LLAMA, "max_position_embeddings": max(max_model_len, 2048)}, indent=1)
+    )
     port = free_port()
     argv, extra_env, made = cpu_substitutions(command, model_dir, port)
     made.append(f"/dev/shm: private tmpfs of exactly {shm_size_limit} ({parse_quantity(shm_size_limit)} bytes)")
@@ -299,15 +328,35 @@ def run_server(
         'echo "vllm-check-shm-bytes $(df -B1 --output=size /dev/shm | tail -n 1)"; '
         'shift; exec "$@"'
     )
-    full = ["unshare", "-m", "--propagation", "private", "sh", "-c", wrapper, "sh", str(size),
-            str(install.venv_python(venv)), "-m", "vllm.entrypoints.cli.main", *argv]
+    full = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        wrapper,
+        "sh",
+        str(size),
+        str(install.venv_python(venv)),
+        "-m",
+        "vllm.entrypoints.cli.main",
+        *argv,
+    ]
     base_url = f"http://127.0.0.1:{port}/v1"
     served = flag_value(command.args, "--served-model-name") or command.model_ref
     with open(log, "w") as log_file:
         log_file.write("$ " + " ".join(full) + "\n" + "".join(f"# {m}\n" for m in made))
         log_file.flush()
-        proc = subprocess.Popen(full, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=str(tmp), start_new_session=True)
+        proc = subprocess.Popen(
+            full,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(tmp),
+            start_new_session=True,
+        )
         run.pid = proc.pid
         try:
             deadline = time.monotonic() + ready_timeout
@@ -324,11 +373,30 @@ def run_server(
                     pass
                 time.sleep(1)
             if run.ready and smoke:
-                for what, model, expect in (("smoke test", served, 0), ("smoke test, wrong --model (must fail)", served + "-wrong", 1)):
+                for what, model, expect in (
+                    ("smoke test", served, 0),
+                    ("smoke test, wrong --model (must fail)", served + "-wrong", 1),
+                ):
                     result = subprocess.run(
-                        [sys.executable, "-I", "-S", str(SMOKE_SCRIPT), "--base-url", base_url, "--model", model,
-                         "--prompt-token-ids", "1,2,3", "--max-tokens", "4", "--timeout", "90"],
-                        capture_output=True, text=True, timeout=120,
+                        [
+                            sys.executable,
+                            "-I",
+                            "-S",
+                            str(SMOKE_SCRIPT),
+                            "--base-url",
+                            base_url,
+                            "--model",
+                            model,
+                            "--prompt-token-ids",
+                            "1,2,3",
+                            "--max-tokens",
+                            "4",
+                            "--timeout",
+                            "90",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        timeout=120,
                     )
                     run.smoke.append((what, result.returncode, (result.stdout + result.stderr).strip()))
         finally:
@@ -372,6 +440,8 @@ def judge_negative(run: ServerRun) -> list[str]:
     if run.ready:
         problems.append(f"the server started with a {run.shm_size_limit} /dev/shm; the check cannot fail")
     elif not any("Insufficient space in /dev/shm" in line for line in run.error_lines):
-        problems.append(f"failed without vLLM's /dev/shm message (exit {run.exit_code}): " + " | ".join(run.error_lines))
+        problems.append(
+            f"failed without vLLM's /dev/shm message (exit {run.exit_code}): " + " | ".join(run.error_lines)
+        )
     problems += run.leftovers
     return problems

@@ -16,8 +16,6 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for stack.outputs
-
 from stack.outputs import StackOutputs, read_stack_outputs  # noqa: E402
 
 config = pulumi.Config()

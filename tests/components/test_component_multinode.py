@@ -41,7 +41,14 @@ def big(**extra):
 
 
 def test_multi_node_replicas_take_whole_nodes_and_single_node_pods_pack_beside():
-    placement = place(config([big(replicas=2), {"name": "small", "model": "llama-3.1-8b", "maxModelLen": 8192, "tensorParallelSize": 1, "replicas": 3}]))
+    placement = place(
+        config(
+            [
+                big(replicas=2),
+                {"name": "small", "model": "llama-3.1-8b", "maxModelLen": 8192, "tensorParallelSize": 1, "replicas": 3},
+            ]
+        )
+    )
     group = placement.node_groups[0]
     assert group.needed_nodes == 2 * 2 + 1  # 2 replicas x 2 nodes, and one node for three 1-GPU pods
     assert placement.needs_leader_worker_set and placement.efa_node_groups == ["h100"]
@@ -57,7 +64,11 @@ def test_an_unplaced_multi_node_model_prefers_the_efa_group_of_its_instance_type
 
 
 def test_explicit_pp_fills_nodes_with_tp():
-    (model,) = place(config([{"name": "m", "model": "llama-3.1-70b", "maxModelLen": 8192, "pipelineParallelSize": 2, "image": IMAGE}])).models
+    (model,) = place(
+        config(
+            [{"name": "m", "model": "llama-3.1-70b", "maxModelLen": 8192, "pipelineParallelSize": 2, "image": IMAGE}]
+        )
+    ).models
     assert (model.plan.tensor_parallel_size, model.plan.pipeline_parallel_size, model.plan.pods) == (8, 2, 2)
 
 
@@ -67,14 +78,16 @@ def test_leader_waits_for_every_gpu_then_serves_the_plans_arguments():
     assert script.index("ray start --head") < script.index("until python3") < script.index("exec vllm serve")
     assert ">= 2 and" in script and '.get("GPU", 0) >= 16' in script
     args = server_args(model)
-    assert arg_value(args, "--pipeline-parallel-size") == "2" and arg_value(args, "--distributed-executor-backend") == "ray"
+    assert (
+        arg_value(args, "--pipeline-parallel-size") == "2"
+        and arg_value(args, "--distributed-executor-backend") == "ray"
+    )
     assert "${LWS_LEADER_ADDRESS}:6379" in worker_script() and "--block" in worker_script()
     assert startup_seconds(model) == load_seconds(model.plan.weights_gib_total, download=True) + RAY_JOIN_SECONDS
 
 
 def test_leader_script_runs_under_bash_with_the_args_as_positional_parameters(tmp_path):
     """The leader's command line, executed with stub ray/python3/vllm: vllm gets exactly the args."""
-    import os
     import subprocess
 
     (model,) = place(config([big()])).models
@@ -104,8 +117,15 @@ def test_efa_environment():
 
 
 def nim_placement(**nim):
-    models = [{"name": "n", "model": "llama-3.1-70b", "maxModelLen": 8192, "engine": "nim",
-               "nim": {"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", **nim}}]
+    models = [
+        {
+            "name": "n",
+            "model": "llama-3.1-70b",
+            "maxModelLen": 8192,
+            "engine": "nim",
+            "nim": {"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", **nim},
+        }
+    ]
     return place(config(models)).models[0]
 
 

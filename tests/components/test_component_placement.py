@@ -23,7 +23,9 @@ def config(models, max_nodes=2, min_nodes=0):
     return parse_config(
         {
             "cluster": {"create": {"name": "c", "vpcId": "vpc-1", "subnetIds": ["subnet-1"]}},
-            "nodeGroups": [{"name": "h100", "instanceType": "p5.48xlarge", "minNodes": min_nodes, "maxNodes": max_nodes}],
+            "nodeGroups": [
+                {"name": "h100", "instanceType": "p5.48xlarge", "minNodes": min_nodes, "maxNodes": max_nodes}
+            ],
             "models": models,
         }
     )

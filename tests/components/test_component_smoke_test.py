@@ -5,7 +5,11 @@ import pytest
 from components.smoke_test import SCRIPT, SMOKE_IMAGE, smoke_labels
 from tests.harness import run_config, run_stack, stack_config
 
-JOB, CONFIG_MAP, NETWORK_POLICY = "kubernetes:batch/v1:Job", "kubernetes:core/v1:ConfigMap", "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+JOB, CONFIG_MAP, NETWORK_POLICY = (
+    "kubernetes:batch/v1:Job",
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+)
 MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
 
 

@@ -6,8 +6,8 @@ from components import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
 from components.smoke_test import smoke_labels
 from components.vllm_model import (
     await_timeout_seconds,
-    model_reference,
     load_seconds,
+    model_reference,
     network_policy_spec,
     pod_resources,
     server_args,

@@ -10,7 +10,9 @@ GIB = 2**30
 
 def peak(name, tp, tokens, *, last=True, eager=False):
     model = load_model(name)
-    settings = ServingSettings(max_model_len=4096, max_num_batched_tokens=tokens, max_num_seqs=1024, enforce_eager=eager)
+    settings = ServingSettings(
+        max_model_len=4096, max_num_batched_tokens=tokens, max_num_seqs=1024, enforce_eager=eager
+    )
     v1 = uses_v1_model_runner(model, VLLM_0_26)
     return torch_activation_peak_bytes(model, tp, range(model.num_layers), True, last, settings, 2, v1) / GIB
 

@@ -44,8 +44,14 @@ def test_mla_and_moe_are_recognised():
 def test_missing_field_is_named():
     with pytest.raises(SizingError, match="num_hidden_layers"):
         ModelArchitecture.from_config(
-            {"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "num_attention_heads": 1,
-             "vocab_size": 8, "intermediate_size": 8, "max_position_embeddings": 8},
+            {
+                "architectures": ["LlamaForCausalLM"],
+                "hidden_size": 8,
+                "num_attention_heads": 1,
+                "vocab_size": 8,
+                "intermediate_size": 8,
+                "max_position_embeddings": 8,
+            },
             name="tiny",
         )
 
@@ -67,10 +73,21 @@ def test_unknown_model_names_the_catalog():
 def test_qwen_moe_inline_config_counts_shared_expert_and_its_gate():
     """Qwen1.5-MoE-A2.7B's config.json fields; its safetensors hold 14,315,784,192 parameters."""
     config = dict(
-        architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe", hidden_size=2048, num_hidden_layers=24,
-        num_attention_heads=16, num_key_value_heads=16, intermediate_size=5632, moe_intermediate_size=1408,
-        shared_expert_intermediate_size=5632, num_experts=60, num_experts_per_tok=4, vocab_size=151936,
-        max_position_embeddings=8192, tie_word_embeddings=False, decoder_sparse_step=1,
+        architectures=["Qwen2MoeForCausalLM"],
+        model_type="qwen2_moe",
+        hidden_size=2048,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        intermediate_size=5632,
+        moe_intermediate_size=1408,
+        shared_expert_intermediate_size=5632,
+        num_experts=60,
+        num_experts_per_tok=4,
+        vocab_size=151936,
+        max_position_embeddings=8192,
+        tie_word_embeddings=False,
+        decoder_sparse_step=1,
     )
     model = ModelArchitecture.from_config(config, name="qwen1.5-moe-a2.7b")
     assert model.moe is not None and model.moe.shared_expert_gate and model.qkv_bias

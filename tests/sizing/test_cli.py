@@ -15,12 +15,37 @@ def run(*args):
 
 
 def test_check_json_has_the_documented_keys():
-    result = run("check", "--model", "llama-3.1-8b", "--gpu", "h100-80gb", "--tp", "1", "--max-model-len", "8192",
-                 "--max-num-batched-tokens", "16384", "--max-num-seqs", "1024", "--dtype", "bfloat16", "--json")
+    result = run(
+        "check",
+        "--model",
+        "llama-3.1-8b",
+        "--gpu",
+        "h100-80gb",
+        "--tp",
+        "1",
+        "--max-model-len",
+        "8192",
+        "--max-num-batched-tokens",
+        "16384",
+        "--max-num-seqs",
+        "1024",
+        "--dtype",
+        "bfloat16",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    for key in ("valid", "starts", "reason", "weights_gib_per_gpu", "activation_gib_per_gpu", "kv_cache_gib_per_gpu",
-                "kv_cache_bytes_per_token_per_gpu", "kv_cache_tokens", "max_concurrency"):
+    for key in (
+        "valid",
+        "starts",
+        "reason",
+        "weights_gib_per_gpu",
+        "activation_gib_per_gpu",
+        "kv_cache_gib_per_gpu",
+        "kv_cache_bytes_per_token_per_gpu",
+        "kv_cache_tokens",
+        "max_concurrency",
+    ):
         assert key in data
     assert data["valid"] and data["starts"]
     assert data["kv_cache_bytes_per_token_per_gpu"] == 131072
@@ -28,24 +53,45 @@ def test_check_json_has_the_documented_keys():
 
 
 def test_check_reports_a_server_that_would_not_start_with_exit_zero():
-    result = run("check", "--model", "llama-3.1-70b", "--gpu", "H100-80GB", "--tp", "2", "--max-model-len", "131072", "--json")
+    result = run(
+        "check", "--model", "llama-3.1-70b", "--gpu", "H100-80GB", "--tp", "2", "--max-model-len", "131072", "--json"
+    )
     assert result.returncode == 0
     data = json.loads(result.stdout)
     assert data["valid"] and not data["starts"] and "KV cache is needed" in data["reason"]
 
 
 def test_plan_json_and_defaults_it_assumed():
-    result = run("plan", "--model", "llama-3.1-405b", "--gpu", "H100-80GB,H200-141GB", "--max-model-len", "32768", "--json")
+    result = run(
+        "plan", "--model", "llama-3.1-405b", "--gpu", "H100-80GB,H200-141GB", "--max-model-len", "32768", "--json"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["gpu"], data["tensor_parallel_size"], data["pipeline_parallel_size"], data["nodes"]) == ("H200-141GB", 8, 1, 1)
+    assert (data["gpu"], data["tensor_parallel_size"], data["pipeline_parallel_size"], data["nodes"]) == (
+        "H200-141GB",
+        8,
+        1,
+        1,
+    )
     assert data["instance_type"].startswith("p5e")
     assert "max_num_batched_tokens=8192" in data["assumed_defaults"]
 
 
 def test_plan_that_fits_nowhere_exits_1_with_an_error_object():
-    result = run("plan", "--model", "llama-3.1-405b", "--gpu", "A100-40GB", "--tp", "8", "--pp", "1",
-                 "--max-model-len", "32768", "--json")
+    result = run(
+        "plan",
+        "--model",
+        "llama-3.1-405b",
+        "--gpu",
+        "A100-40GB",
+        "--tp",
+        "8",
+        "--pp",
+        "1",
+        "--max-model-len",
+        "32768",
+        "--json",
+    )
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert "does not fit" in data["error"] and data["suggestions"]

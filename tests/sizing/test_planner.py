@@ -8,30 +8,40 @@ from sizing.settings import ServingSettings
 
 
 def test_fewest_gpus_then_cheapest_instance():
-    plan = plan_model(load_model("llama-3.1-8b"), ServingSettings(max_model_len=8192),
-                      gpus=["H200-141GB", "H100-80GB", "A100-80GB"])
+    plan = plan_model(
+        load_model("llama-3.1-8b"), ServingSettings(max_model_len=8192), gpus=["H200-141GB", "H100-80GB", "A100-80GB"]
+    )
     assert plan.gpus == 1
     assert plan.instance_type == "p4de.24xlarge", "A100-80GB is the cheapest GPU-hour that fits"
 
 
 def test_explicit_tp_is_honoured():
-    plan = plan_model(load_model("llama-3.1-8b"), ServingSettings(max_model_len=8192),
-                      gpus=["H100-80GB"], tensor_parallel_size=2)
+    plan = plan_model(
+        load_model("llama-3.1-8b"), ServingSettings(max_model_len=8192), gpus=["H100-80GB"], tensor_parallel_size=2
+    )
     assert plan.tensor_parallel_size == 2 and plan.gpus == 2
 
 
 def test_explicit_tp_vllm_rejects_is_refused_with_vllms_reason():
     with pytest.raises(NoFitError, match="must be divisible by tensor parallel size"):
-        plan_model(load_model("llama-3.1-70b"), ServingSettings(max_model_len=8192),
-                   gpus=["H100-80GB"], tensor_parallel_size=3)
+        plan_model(
+            load_model("llama-3.1-70b"), ServingSettings(max_model_len=8192), gpus=["H100-80GB"], tensor_parallel_size=3
+        )
 
 
 def test_pipeline_parallel_refused_for_models_without_pp():
     from sizing.architecture import ModelArchitecture
 
-    config = {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "hidden_size": 1024,
-              "num_hidden_layers": 4, "num_attention_heads": 8, "intermediate_size": 4096,
-              "vocab_size": 1000, "max_position_embeddings": 2048}
+    config = {
+        "architectures": ["FalconForCausalLM"],
+        "model_type": "falcon",
+        "hidden_size": 1024,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 8,
+        "intermediate_size": 4096,
+        "vocab_size": 1000,
+        "max_position_embeddings": 2048,
+    }
     model = ModelArchitecture.from_config(config, name="tiny-falcon")
     reason = parallel_layout_error(model, 1, 2, 8, ServingSettings(max_model_len=1024))
     assert reason and "SupportsPP" in reason
@@ -39,8 +49,13 @@ def test_pipeline_parallel_refused_for_models_without_pp():
 
 def test_no_fit_lists_attempts_and_what_would_work():
     with pytest.raises(NoFitError) as error:
-        plan_model(load_model("llama-3.1-405b"), ServingSettings(max_model_len=131072), gpus=["A100-80GB"],
-                   tensor_parallel_size=8, pipeline_parallel_size=1)
+        plan_model(
+            load_model("llama-3.1-405b"),
+            ServingSettings(max_model_len=131072),
+            gpus=["A100-80GB"],
+            tensor_parallel_size=8,
+            pipeline_parallel_size=1,
+        )
     message = str(error.value)
     assert "A100-80GB TP=8 PP=1" in message
     assert "What would work" in message
@@ -63,7 +78,8 @@ def test_longest_fitting_max_model_len_suggested_actually_starts():
 def _marginal_tp2_context(model) -> int:
     """A context at which TP=2 on H100 starts, but with under 1 GiB of KV headroom."""
     return next(
-        L for L in range(29000, 15000, -512)
+        L
+        for L in range(29000, 15000, -512)
         if (e := check_layout(model, ServingSettings(max_model_len=L), gpu="H100-80GB", tensor_parallel_size=2)).starts
         and is_marginal(e)
     )
@@ -100,8 +116,9 @@ def test_settings_reject_bad_values_naming_the_field():
 
 
 def test_max_model_len_above_model_limit_is_rejected_with_the_limit():
-    estimate = check_layout(load_model("llama-2-7b"), ServingSettings(max_model_len=8192),
-                            gpu="H100-80GB", tensor_parallel_size=1)
+    estimate = check_layout(
+        load_model("llama-2-7b"), ServingSettings(max_model_len=8192), gpu="H100-80GB", tensor_parallel_size=1
+    )
     assert not estimate.valid and "max_position_embeddings=4096" in estimate.reason
 
 
@@ -112,26 +129,37 @@ def test_awq_group_size_rule():
     assert check_layout(load_model("llama-3.1-8b"), settings, gpu="H100-80GB", tensor_parallel_size=8).valid
     assert check_layout(load_model("qwen2.5-72b"), settings, gpu="H100-80GB", tensor_parallel_size=1).valid
     estimate = check_layout(load_model("qwen2.5-72b"), settings, gpu="H100-80GB", tensor_parallel_size=8)
-    assert not estimate.valid and "output_size_per_partition = 7392 is not divisible by  min_thread_n = 64" in estimate.reason
+    assert (
+        not estimate.valid
+        and "output_size_per_partition = 7392 is not divisible by  min_thread_n = 64" in estimate.reason
+    )
 
 
 def test_gemma2_refuses_float16():
-    estimate = check_layout(load_model("gemma-2-27b"), ServingSettings(max_model_len=4096, dtype="float16"),
-                            gpu="H100-80GB", tensor_parallel_size=1)
+    estimate = check_layout(
+        load_model("gemma-2-27b"),
+        ServingSettings(max_model_len=4096, dtype="float16"),
+        gpu="H100-80GB",
+        tensor_parallel_size=1,
+    )
     assert not estimate.valid and "does not support float16" in estimate.reason
 
 
 def test_fp8_kv_cache_halves_bytes_per_token():
     model = load_model("llama-3.1-70b")
     auto = check_layout(model, ServingSettings(max_model_len=8192), gpu="H100-80GB", tensor_parallel_size=4)
-    fp8 = check_layout(model, ServingSettings(max_model_len=8192, kv_cache_dtype="fp8"), gpu="H100-80GB", tensor_parallel_size=4)
+    fp8 = check_layout(
+        model, ServingSettings(max_model_len=8192, kv_cache_dtype="fp8"), gpu="H100-80GB", tensor_parallel_size=4
+    )
     assert fp8.kv_cache_bytes_per_token_per_gpu * 2 == auto.kv_cache_bytes_per_token_per_gpu
 
 
 def test_fp8_weights_halve_linear_weights():
     model = load_model("llama-3.1-70b")
     bf16 = check_layout(model, ServingSettings(max_model_len=8192), gpu="H100-80GB", tensor_parallel_size=4)
-    fp8 = check_layout(model, ServingSettings(max_model_len=8192, quantization="fp8"), gpu="H100-80GB", tensor_parallel_size=4)
+    fp8 = check_layout(
+        model, ServingSettings(max_model_len=8192, quantization="fp8"), gpu="H100-80GB", tensor_parallel_size=4
+    )
     assert 0.5 < fp8.weights_gib_per_gpu / bf16.weights_gib_per_gpu < 0.55
 
 
@@ -139,7 +167,9 @@ def test_kv_heads_replicate_when_tp_exceeds_them():
     model = load_model("llama-3.1-70b")  # 8 KV heads
     tp8 = check_layout(model, ServingSettings(max_model_len=8192), gpu="H200-141GB", tensor_parallel_size=8)
     assert tp8.kv_cache_bytes_per_token_per_gpu == 2 * 1 * 128 * 2 * 80
-    mla = check_layout(load_model("deepseek-v2-lite"), ServingSettings(max_model_len=8192), gpu="H100-80GB", tensor_parallel_size=2)
+    mla = check_layout(
+        load_model("deepseek-v2-lite"), ServingSettings(max_model_len=8192), gpu="H100-80GB", tensor_parallel_size=2
+    )
     assert mla.kv_cache_bytes_per_token_per_gpu == (512 + 64) * 2 * 27, "MLA latent is not split across TP"
 
 
@@ -158,7 +188,9 @@ def test_projected_release_accounting_reserves_cuda_graphs_inside_the_budget():
     measured = check_layout(model, settings, gpu="H100-80GB", tensor_parallel_size=1, accounting=VLLM_0_26)
     projected = check_layout(model, settings, gpu="H100-80GB", tensor_parallel_size=1, accounting=VLLM_0_32)
     assert not measured.cudagraph_in_budget and projected.cudagraph_in_budget
-    assert projected.kv_cache_gib_per_gpu == pytest.approx(measured.kv_cache_gib_per_gpu - measured.cudagraph_gib_per_gpu, abs=0.01)
+    assert projected.kv_cache_gib_per_gpu == pytest.approx(
+        measured.kv_cache_gib_per_gpu - measured.cudagraph_gib_per_gpu, abs=0.01
+    )
 
 
 def test_kv_error_names_the_longest_context_that_would_start():
@@ -172,8 +204,9 @@ def test_kv_error_names_the_longest_context_that_would_start():
 
 def test_every_pipeline_stage_must_hold_its_weights():
     model = load_model("llama-3.1-405b")
-    estimate = check_layout(model, ServingSettings(max_model_len=32768), gpu="H100-80GB", tensor_parallel_size=8,
-                            pipeline_parallel_size=2)
+    estimate = check_layout(
+        model, ServingSettings(max_model_len=32768), gpu="H100-80GB", tensor_parallel_size=8, pipeline_parallel_size=2
+    )
     assert estimate.starts
     # each stage holds half the layers (+ embedding or LM head): well under one GPU's budget
     assert estimate.weights_gib_per_gpu < 0.9 * 79.18 / 1.5
@@ -186,7 +219,9 @@ def test_mla_on_hopper_uses_flashmla_64_token_blocks():
     assert hopper.kv_cache_tokens % 64 == 0 and hopper.kv_cache_tokens // 64 == int(
         hopper.kv_cache_gib_per_gpu * 2**30 // (64 * hopper.kv_cache_bytes_per_token_per_gpu)
     )
-    assert ampere.kv_cache_tokens // 16 == int(ampere.kv_cache_gib_per_gpu * 2**30 // (16 * ampere.kv_cache_bytes_per_token_per_gpu))
+    assert ampere.kv_cache_tokens // 16 == int(
+        ampere.kv_cache_gib_per_gpu * 2**30 // (16 * ampere.kv_cache_bytes_per_token_per_gpu)
+    )
 
 
 def test_a_larger_gpu_of_the_same_count_is_the_next_size_up_when_allowed():

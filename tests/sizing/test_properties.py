@@ -1,6 +1,7 @@
 """Properties every plan must have, over the catalog, the GPUs and a range of contexts."""
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sizing.errors import NoFitError
 from sizing.gpus import GPUS
@@ -40,7 +41,9 @@ def test_every_planned_tp_is_valid_for_its_model(name, length, tokens, gpu):
     if plan is None:
         return
     assert model.num_attention_heads % plan.tensor_parallel_size == 0
-    assert parallel_layout_error(model, plan.tensor_parallel_size, plan.pipeline_parallel_size, 8, plan.settings) is None
+    assert (
+        parallel_layout_error(model, plan.tensor_parallel_size, plan.pipeline_parallel_size, 8, plan.settings) is None
+    )
 
 
 @common
@@ -81,7 +84,12 @@ def test_plan_and_check_agree(name, length, tokens, gpu):
             estimate = check_layout(model, serving, gpu=gpu, tensor_parallel_size=tp)
             assert not (estimate.valid and estimate.starts), f"plan found nothing but TP={tp} starts"
         return
-    estimate = check_layout(model, serving, gpu=gpu, tensor_parallel_size=plan.tensor_parallel_size,
-                            pipeline_parallel_size=plan.pipeline_parallel_size)
+    estimate = check_layout(
+        model,
+        serving,
+        gpu=gpu,
+        tensor_parallel_size=plan.tensor_parallel_size,
+        pipeline_parallel_size=plan.pipeline_parallel_size,
+    )
     assert estimate.valid and estimate.starts
     assert estimate == plan.estimate

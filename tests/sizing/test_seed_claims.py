@@ -3,7 +3,6 @@
 import pytest
 
 from sizing.errors import NoFitError
-from sizing.memory import estimate_memory
 from sizing.gpus import GPUS
 from sizing.models import load_model
 from sizing.planner import check_layout, plan_model
@@ -11,8 +10,9 @@ from sizing.settings import ServingSettings
 
 
 def test_seed_rule_of_thumb_gives_tp3_for_70b_which_vllm_rejects():
-    estimate = check_layout(load_model("llama-3.1-70b"), ServingSettings(max_model_len=8192),
-                            gpu="H100-80GB", tensor_parallel_size=3)
+    estimate = check_layout(
+        load_model("llama-3.1-70b"), ServingSettings(max_model_len=8192), gpu="H100-80GB", tensor_parallel_size=3
+    )
     assert not estimate.valid
     assert "attention heads (64) must be divisible by tensor parallel size (3)" in estimate.reason
     assert "accepts tensor_parallel_size 1, 2, 4, 8." in estimate.reason, "the error says what would work"
@@ -20,8 +20,9 @@ def test_seed_rule_of_thumb_gives_tp3_for_70b_which_vllm_rejects():
 
 def test_70b_at_its_default_131072_context_does_not_start_at_tp2_on_80gb():
     """The seed says TP=2 for 70B on 80 GB GPUs: the weights fit, the KV cache for 128k does not."""
-    estimate = check_layout(load_model("llama-3.1-70b"), ServingSettings(max_model_len=131072),
-                            gpu="H100-80GB", tensor_parallel_size=2)
+    estimate = check_layout(
+        load_model("llama-3.1-70b"), ServingSettings(max_model_len=131072), gpu="H100-80GB", tensor_parallel_size=2
+    )
     assert estimate.valid and not estimate.starts
     assert "KV cache is needed, which is larger than the available KV cache memory" in estimate.reason
     assert "estimated maximum model length is" in estimate.reason
@@ -56,7 +57,9 @@ def test_405b_weights_are_756_gib():
 def test_tp3_is_never_chosen(name, gpu, max_model_len):
     model = load_model(name)
     try:
-        plan = plan_model(model, ServingSettings(max_model_len=min(max_model_len, model.max_position_embeddings)), gpus=[gpu])
+        plan = plan_model(
+            model, ServingSettings(max_model_len=min(max_model_len, model.max_position_embeddings)), gpus=[gpu]
+        )
     except NoFitError:
         return
     assert plan.tensor_parallel_size in (1, 2, 4, 8)

@@ -130,7 +130,11 @@ def test_success_with_text(capsys):
         (200, {k: v for k, v in GOOD.items() if k != "choices"}, "no choices"),
         (200, {**GOOD, "model": "other-model"}, "names model 'other-model', expected 'tiny-model'"),
         (200, {**GOOD, "choices": [{"index": 0, "text": "", "finish_reason": "length"}]}, "neither text nor tokens"),
-        (200, {**GOOD, "choices": [{"index": 0, "text": "", "token_ids": [], "finish_reason": "stop"}]}, "neither text nor tokens"),
+        (
+            200,
+            {**GOOD, "choices": [{"index": 0, "text": "", "token_ids": [], "finish_reason": "stop"}]},
+            "neither text nor tokens",
+        ),
         (200, {**GOOD, "choices": [{"index": 0, "text": "hi"}]}, "no finish_reason"),
         (200, {**GOOD, "choices": [{"index": 0, "text": "hi", "finish_reason": None}]}, "no finish_reason"),
     ],
@@ -183,15 +187,31 @@ def test_runs_standalone_with_the_standard_library_only():
     """As in the Job: a plain interpreter, no site-packages (-S), isolated (-I), the file alone."""
     with Fake() as fake:
         result = subprocess.run(
-            [sys.executable, "-I", "-S", str(SCRIPT), "--base-url", fake.base_url, "--model", MODEL,
-             "--prompt-token-ids", "1,2", "--timeout", "10"],
-            capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                str(SCRIPT),
+                "--base-url",
+                fake.base_url,
+                "--model",
+                MODEL,
+                "--prompt-token-ids",
+                "1,2",
+                "--timeout",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("SMOKE OK")
     with Fake(completion_body={**GOOD, "model": "x"}) as fake:
         result = subprocess.run(
             [sys.executable, "-I", "-S", str(SCRIPT), "--base-url", fake.base_url, "--model", MODEL, "--timeout", "10"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 1 and "SMOKE FAILED" in result.stdout

@@ -1,7 +1,6 @@
 """Each kind of bad config is rejected with its field path and what would be valid, and nothing
 is registered (the program validates and plans everything before declaring any resource)."""
 
-import copy
 
 import pulumi
 import pytest
@@ -125,34 +124,58 @@ CASES = {
         ["models[1] (llama-3-1-70b): llama-3.1-405b does not fit on node group 'h100' (p5.48xlarge)"],
     ),
     "multi-node model on a group without efa": (
-        lambda c: (model(c, 1).update(model="llama-3.1-405b", image="acme/vllm-efa:v0.32.0"), group(c).update(maxNodes=2)),
-        ["models[1] (llama-3-1-70b): the plan needs 2 p5.48xlarge nodes per replica (TP=8 x PP=2, 16 GPUs)",
-         "node group 'h100' has efa: false", "set nodeGroups[0].efa: true"],
+        lambda c: (
+            model(c, 1).update(model="llama-3.1-405b", image="acme/vllm-efa:v0.32.0"),
+            group(c).update(maxNodes=2),
+        ),
+        [
+            "models[1] (llama-3-1-70b): the plan needs 2 p5.48xlarge nodes per replica (TP=8 x PP=2, 16 GPUs)",
+            "node group 'h100' has efa: false",
+            "set nodeGroups[0].efa: true",
+        ],
     ),
     "multi-node model with the default image": (
         lambda c: (model(c, 1).update(model="llama-3.1-405b"), group(c).update(maxNodes=2, efa=True)),
         ["models[1].image: required for llama-3-1-70b, which spans nodes", "ships no EFA userspace"],
     ),
     "multi-node model on a group whose maxNodes is too small": (
-        lambda c: (model(c, 1).update(model="llama-3.1-405b", image="acme/vllm-efa:v0.32.0"), group(c).update(efa=True)),
-        ["nodeGroups[0].maxNodes: 1 is too small", "llama-3-1-70b (1 x 2 whole nodes per replica, TP=8 x PP=2)",
-         "raise maxNodes to at least 3"],
+        lambda c: (
+            model(c, 1).update(model="llama-3.1-405b", image="acme/vllm-efa:v0.32.0"),
+            group(c).update(efa=True),
+        ),
+        [
+            "nodeGroups[0].maxNodes: 1 is too small",
+            "llama-3-1-70b (1 x 2 whole nodes per replica, TP=8 x PP=2)",
+            "raise maxNodes to at least 3",
+        ],
     ),
     "pipeline parallel across nodes without efa": (
-        lambda c: (model(c, 1).update(pipelineParallelSize=2, image="acme/vllm-efa:v0.32.0"), group(c).update(maxNodes=3)),
+        lambda c: (
+            model(c, 1).update(pipelineParallelSize=2, image="acme/vllm-efa:v0.32.0"),
+            group(c).update(maxNodes=3),
+        ),
         ["models[1] (llama-3-1-70b): the plan needs 2 p5.48xlarge nodes per replica", "efa: false"],
     ),
     "pipeline parallel with a partial node": (
-        lambda c: (model(c, 1).update(pipelineParallelSize=2, tensorParallelSize=4), group(c).update(efa=True, maxNodes=3)),
-        ["models[1].tensorParallelSize: 4 with PP=2 would put 2 pods of 4 GPUs per replica",
-         "give tensorParallelSize 8 or leave TP/PP to the planner"],
+        lambda c: (
+            model(c, 1).update(pipelineParallelSize=2, tensorParallelSize=4),
+            group(c).update(efa=True, maxNodes=3),
+        ),
+        [
+            "models[1].tensorParallelSize: 4 with PP=2 would put 2 pods of 4 GPUs per replica",
+            "give tensorParallelSize 8 or leave TP/PP to the planner",
+        ],
     ),
     "pipeline parallel on a model without it": (
         lambda c: model(c).update(
-            model="acme/falcon-like", pipelineParallelSize=2, maxModelLen=2048,
+            model="acme/falcon-like",
+            pipelineParallelSize=2,
+            maxModelLen=2048,
             architecture={**FALCON_LIKE},
         ),
-        ["models[0].pipelineParallelSize: 2 needs pipeline parallelism, which vLLM does not implement for FalconForCausalLM"],
+        [
+            "models[0].pipelineParallelSize: 2 needs pipeline parallelism, which vLLM does not implement for FalconForCausalLM"
+        ],
     ),
     "nim with a source": (
         lambda c: model(c).update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4"}),
@@ -160,17 +183,25 @@ CASES = {
     ),
     "nim with a tp its profile does not offer": (
         lambda c: model(c, 1).update(
-            engine="nim", tensorParallelSize=4,
+            engine="nim",
+            tensorParallelSize=4,
             nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", "profile": "vllm-bf16-tp8-pp1"},
         ),
-        ["models[1].tensorParallelSize: 4 is not offered by the NIM image's profile 'vllm-bf16-tp8-pp1' (offered: tp8)"],
+        [
+            "models[1].tensorParallelSize: 4 is not offered by the NIM image's profile 'vllm-bf16-tp8-pp1' (offered: tp8)"
+        ],
     ),
     "nim with a tp list that does not fit": (
         lambda c: model(c, 1).update(
-            engine="nim", minConcurrency=64,
+            engine="nim",
+            minConcurrency=64,
             nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", "profileTensorParallelSizes": [2]},
         ),
-        ["models[1] (llama-3-1-70b): llama-3.1-70b does not fit on node group 'h100'", "TP=2", "with the TP its profile offers: [2]"],
+        [
+            "models[1] (llama-3-1-70b): llama-3.1-70b does not fit on node group 'h100'",
+            "TP=2",
+            "with the TP its profile offers: [2]",
+        ],
     ),
     "nim multi-node profile": (
         lambda c: model(c, 1).update(
@@ -192,7 +223,9 @@ CASES = {
         ["nodeGroups[0]: efa: true launches into a cluster placement group, which lives in one Availability Zone"],
     ),
     "kai queue named like the parent queue": (
-        lambda c: c["gpu-inference:cluster"].update(scheduling={"scheduler": "kai", "queue": "gpu-inference", "install": True}),
+        lambda c: c["gpu-inference:cluster"].update(
+            scheduling={"scheduler": "kai", "queue": "gpu-inference", "install": True}
+        ),
         ["cluster.scheduling.queue: 'gpu-inference' is the parent queue install: true creates"],
     ),
     "kai without a queue": (
@@ -208,7 +241,9 @@ CASES = {
         ["nodeGroups[0].maxNodes: 1 is too small", "need 2 p5.48xlarge nodes", "raise maxNodes to at least 2"],
     ),
     "two cluster modes": (
-        lambda c: c["gpu-inference:cluster"].update(existing={"source": "stackReference", "stack": "acme/platform/prod"}),
+        lambda c: c["gpu-inference:cluster"].update(
+            existing={"source": "stackReference", "stack": "acme/platform/prod"}
+        ),
         ["cluster: give exactly one of create (a new EKS cluster) or existing (adopt one)"],
     ),
     "create without network": (

@@ -59,7 +59,9 @@ def test_nfd_equal_present_toleration_is_caught(monkeypatch):
 
 def test_gpu_limit_off_the_plan_is_caught(monkeypatch):
     original = vllm_model.pod_resources
-    monkeypatch.setattr(vllm_model, "pod_resources", lambda instance, gpus: original(instance, max(1, gpus - 1) if gpus > 1 else 2))
+    monkeypatch.setattr(
+        vllm_model, "pod_resources", lambda instance, gpus: original(instance, max(1, gpus - 1) if gpus > 1 else 2)
+    )
     assert "GPU requests/limits" in violations()
 
 
@@ -104,7 +106,9 @@ def test_leaked_token_is_caught(monkeypatch):
 
     def leak(model, instance, **kwargs):
         spec = original(model, instance, **kwargs)
-        spec["template"]["spec"]["containers"][0]["env"].append({"name": "HF_TOKEN_PLAIN", "value": "hf_TESTTOKEN_do_not_leak_0123456789"})
+        spec["template"]["spec"]["containers"][0]["env"].append(
+            {"name": "HF_TOKEN_PLAIN", "value": "hf_TESTTOKEN_do_not_leak_0123456789"}
+        )
         return spec
 
     monkeypatch.setattr(vllm_model, "deployment_spec", leak)
@@ -161,18 +165,24 @@ def test_service_selecting_workers_is_caught(monkeypatch):
 def test_network_policy_blocking_the_group_is_caught(monkeypatch):
     original = vllm_model.network_policy_spec
     monkeypatch.setattr(
-        vllm_model, "network_policy_spec", lambda name, clients, intra_group=False, pod_labels=None: original(name, clients)
+        vllm_model,
+        "network_policy_spec",
+        lambda name, clients, intra_group=False, pod_labels=None: original(name, clients),
     )
     assert "NetworkPolicy blocks Ray/NCCL between the pods of a group" in multinode_violations()
 
 
 def test_unawaited_leader_worker_set_is_caught(monkeypatch):
-    monkeypatch.setattr(vllm_model, "await_annotations", lambda timeout, multi, replicas: {"pulumi.com/timeoutSeconds": str(timeout)})
+    monkeypatch.setattr(
+        vllm_model, "await_annotations", lambda timeout, multi, replicas: {"pulumi.com/timeoutSeconds": str(timeout)}
+    )
     assert "pulumi up does not wait for the LeaderWorkerSet's groups" in multinode_violations()
 
 
 def test_efa_plugin_on_the_wrong_nodes_or_untolerated_is_caught(monkeypatch):
-    monkeypatch.setattr(addons, "efa_chart_values", lambda groups: {"supportedInstanceLabels": {"keys": [], "values": []}})
+    monkeypatch.setattr(
+        addons, "efa_chart_values", lambda groups: {"supportedInstanceLabels": {"keys": [], "values": []}}
+    )
     found = multinode_violations()
     assert "EFA device plugin affinity wrong for node group h100-efa" in found
     assert "EFA device plugin does not tolerate the GPU taint" in found
@@ -201,7 +211,9 @@ def test_seed_recipe_nim_tp_size_is_caught(monkeypatch):
 
     monkeypatch.setattr(nim_model, "nim_env", seed)
     config = stack_config("dev")
-    config["gpu-inference:models"][1].update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4"})
+    config["gpu-inference:models"][1].update(
+        engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4"}
+    )
     found = "\n".join(check_invariants(run_config(config)))
     assert "NIM_TENSOR_PARALLEL_SIZE is None" in found and "NIM_TP_SIZE is not a NIM variable" in found
 
@@ -210,8 +222,12 @@ def test_leaked_ngc_key_is_caught(monkeypatch):
     from tests.harness import NGC_API_KEY
 
     original = nim_model.nim_env
-    monkeypatch.setattr(nim_model, "nim_env", lambda model, secret: [*original(model, secret), {"name": "KEY", "value": NGC_API_KEY}])
+    monkeypatch.setattr(
+        nim_model, "nim_env", lambda model, secret: [*original(model, secret), {"name": "KEY", "value": NGC_API_KEY}]
+    )
     config = stack_config("dev")
-    config["gpu-inference:models"][1].update(engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4"})
+    config["gpu-inference:models"][1].update(
+        engine="nim", nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4"}
+    )
     found = "\n".join(check_invariants(run_config(config)))
     assert "secret ngcApiKey appears unmasked in the inputs of kubernetes:apps/v1:Deployment" in found

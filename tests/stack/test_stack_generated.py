@@ -9,10 +9,8 @@ from hypothesis import strategies as st
 from sizing.gpus import GPUS
 from sizing.instances import INSTANCES
 from tests.harness import (
-    DEPLOYMENT,
     RELEASE,
     check_invariants,
-    container,
     deployments,
     node_group_registrations,
     run_config,
@@ -20,8 +18,15 @@ from tests.harness import (
 )
 
 CATALOG = [
-    "llama-3.1-8b", "llama-3.1-70b", "mistral-7b-v0.1", "qwen2.5-7b", "qwen2.5-32b", "mixtral-8x7b", "gemma-2-27b",
-    "phi-3-medium", "llama-3.1-405b",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "mistral-7b-v0.1",
+    "qwen2.5-7b",
+    "qwen2.5-32b",
+    "mixtral-8x7b",
+    "gemma-2-27b",
+    "phi-3-medium",
+    "llama-3.1-405b",
 ]
 NGC = "nvapi-GENERATED_do_not_leak_55"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: kube-SECRET-token-42\n"
@@ -70,7 +75,9 @@ def configs(draw):
             m["engine"] = "nim"
             m["nim"] = {"image": "nvcr.io/nim/meta/model:1.8.4"}
             if draw(st.booleans()):
-                m["nim"]["profileTensorParallelSizes"] = draw(st.lists(st.sampled_from([1, 2, 4, 8]), min_size=1, max_size=3, unique=True))
+                m["nim"]["profileTensorParallelSizes"] = draw(
+                    st.lists(st.sampled_from([1, 2, 4, 8]), min_size=1, max_size=3, unique=True)
+                )
             if draw(st.booleans()):
                 m["nim"]["cache"] = {"type": "pvc", "claimName": "nim-cache"}
         else:
@@ -92,7 +99,13 @@ def configs(draw):
         cluster = {"existing": {"source": "kubeconfig", "clusterName": "team", "subnetIds": ["subnet-9"]}}
     cluster["clientNamespaces"] = draw(st.lists(st.sampled_from(["apps", "gateway", "batch"]), unique=True, max_size=2))
     cluster["scheduling"] = draw(
-        st.sampled_from([{}, {"scheduler": "kai", "queue": "inference"}, {"scheduler": "kai", "queue": "inference", "install": True}])
+        st.sampled_from(
+            [
+                {},
+                {"scheduler": "kai", "queue": "inference"},
+                {"scheduler": "kai", "queue": "inference", "install": True},
+            ]
+        )
     )
     return {"gpu-inference:cluster": cluster, "gpu-inference:nodeGroups": groups, "gpu-inference:models": models}
 
@@ -115,10 +128,22 @@ MULTI_NODE = {
         {"name": "g1", "instanceType": "p5.48xlarge", "maxNodes": 1},
     ],
     "gpu-inference:models": [
-        {"name": "m0", "model": "llama-3.1-405b", "maxModelLen": 8192, "image": "acme/vllm-openai-efa:v0.32.0",
-         "nodeGroup": "g0", "source": {"type": "volume", "claimName": "weights", "path": "models/405b"}},
-        {"name": "m1", "model": "llama-3.1-8b", "maxModelLen": 8192, "engine": "nim", "nodeGroup": "g1",
-         "nim": {"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4", "profileTensorParallelSizes": [2]}},
+        {
+            "name": "m0",
+            "model": "llama-3.1-405b",
+            "maxModelLen": 8192,
+            "image": "acme/vllm-openai-efa:v0.32.0",
+            "nodeGroup": "g0",
+            "source": {"type": "volume", "claimName": "weights", "path": "models/405b"},
+        },
+        {
+            "name": "m1",
+            "model": "llama-3.1-8b",
+            "maxModelLen": 8192,
+            "engine": "nim",
+            "nodeGroup": "g1",
+            "nim": {"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4", "profileTensorParallelSizes": [2]},
+        },
     ],
 }
 
@@ -171,7 +196,11 @@ def test_bottlerocket_only_skips_the_chart_and_gfd_labels(preview):
     assert result.error is None
     assert result.of_type(RELEASE) == []
     pod = deployments(result)["m"].plain_inputs["spec"]["template"]["spec"]
-    keys = [e["key"] for t in pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] for e in t["matchExpressions"]]
+    keys = [
+        e["key"]
+        for t in pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        for e in t["matchExpressions"]
+    ]
     assert "nvidia.com/gpu.count" not in keys  # GFD does not run there
     assert "node.kubernetes.io/instance-type" in keys
     assert check_invariants(result) == []
@@ -192,7 +221,9 @@ def test_mixed_groups_keep_the_device_plugin_off_bottlerocket():
         False,
     )
     (release,) = result.of_type(RELEASE)
-    term = release.plain_inputs["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    term = release.plain_inputs["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ][0]
     assert {"key": "gpu-inference.io/node-group", "operator": "In", "values": ["al"]} in term["matchExpressions"]
     assert check_invariants(result) == []
 
@@ -217,7 +248,9 @@ def test_unplaced_model_goes_to_a_group_of_the_planned_instance_type():
 
 def test_nodes_are_packed_by_gpus_and_desired_size_follows_replicas():
     models = [{"name": "small", "model": "llama-3.1-8b", "maxModelLen": 8192, "replicas": 9, "tensorParallelSize": 1}]
-    result = run(_config([{"name": "h100", "instanceType": "p5.48xlarge", "minNodes": 0, "maxNodes": 3}], models), False)
+    result = run(
+        _config([{"name": "h100", "instanceType": "p5.48xlarge", "minNodes": 0, "maxNodes": 3}], models), False
+    )
     assert result.outputs["nodeGroups"]["h100"]["nodes"] == 2  # 9 one-GPU pods on 8-GPU nodes
     idle = run(_config([{"name": "h100", "instanceType": "p5.48xlarge", "minNodes": 1, "maxNodes": 3}], []), False)
     assert idle.outputs["nodeGroups"]["h100"]["nodes"] == 1  # minNodes holds when nothing is placed

@@ -20,7 +20,6 @@ from tests.harness import (
     SERVICE,
     arg_value,
     check_invariants,
-    leader_worker_sets,
     node_group_registrations,
     pod_container,
     releases_of,
@@ -178,7 +177,9 @@ def test_nim_takes_the_plan_as_its_own_variables(preview):
 
 @pytest.mark.parametrize("preview", MODES)
 def test_nim_restricted_to_its_profiles_tp_list(preview):
-    run = run_config(nim_config(profileTensorParallelSizes=[4, 8], cache={"type": "pvc", "claimName": "nim-cache"}), preview=preview)
+    run = run_config(
+        nim_config(profileTensorParallelSizes=[4, 8], cache={"type": "pvc", "claimName": "nim-cache"}), preview=preview
+    )
     assert check_invariants(run) == []
     assert run.outputs["models"]["llama-3-1-70b"]["tensorParallelSize"] in (4, 8)
     pod = workloads(run)["llama-3-1-70b"].templates["server"]["spec"]

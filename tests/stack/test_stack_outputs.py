@@ -21,7 +21,9 @@ def test_outputs_parse_into_the_typed_models(preview):
     endpoint = outputs.models["llama-3-1-70b"]
     assert endpoint.url == "http://llama-3-1-70b.inference.svc.cluster.local:8000/v1"
     assert endpoint.served_model_name == "llama-3-1-70b"
-    assert endpoint.gpu == "H100-80GB" and endpoint.gpus == endpoint.tensor_parallel_size * endpoint.pipeline_parallel_size
+    assert (
+        endpoint.gpu == "H100-80GB" and endpoint.gpus == endpoint.tensor_parallel_size * endpoint.pipeline_parallel_size
+    )
     assert outputs.node_groups["h100"].instance_type == "p5.48xlarge"
     json.dumps(run.outputs["plan"])  # the plan is plain data
 

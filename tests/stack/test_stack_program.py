@@ -2,12 +2,11 @@
 
 import pytest
 
+from stack.mockrun import Unknown
 from tests.harness import (
-    DEPLOYMENT,
     LAUNCH_TEMPLATE,
     NODE_GROUP,
     PLACEMENT_GROUP,
-    RELEASE,
     check_invariants,
     container,
     deployments,
@@ -16,7 +15,6 @@ from tests.harness import (
     run_stack,
     stack_config,
 )
-from stack.mockrun import Unknown
 
 STACKS = ["dev", "prod", "multinode"]
 MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
@@ -37,7 +35,14 @@ def test_dev_serves_both_llamas_at_32k_on_one_p5(preview):
     assert sorted(models) == ["llama-3-1-70b", "llama-3-1-8b"]
     assert {m["maxModelLen"] for m in models.values()} == {32768}
     assert run.outputs["nodeGroups"] == {
-        "h100": {"instanceType": "p5.48xlarge", "gpu": "H100-80GB", "nodes": 1, "minNodes": 0, "maxNodes": 1, "efa": False}
+        "h100": {
+            "instanceType": "p5.48xlarge",
+            "gpu": "H100-80GB",
+            "nodes": 1,
+            "minNodes": 0,
+            "maxNodes": 1,
+            "efa": False,
+        }
     }
     assert models["llama-3-1-70b"]["tensorParallelSize"] > 1
     assert run.outputs["clusterName"] == "gpu-inference-dev"
@@ -81,7 +86,10 @@ def test_prod_reserved_efa_group(preview):
     assert [int(i["networkCardIndex"]) for i in interfaces] == list(range(32))
     assert int(interfaces[0]["deviceIndex"]) == 0 and all(int(i["deviceIndex"]) == 1 for i in interfaces[1:])
     assert {i["interfaceType"] for i in interfaces} == {"efa"}
-    assert lt["capacityReservationSpecification"]["capacityReservationTarget"]["capacityReservationId"] == "cr-0123456789abcdef0"
+    assert (
+        lt["capacityReservationSpecification"]["capacityReservationTarget"]["capacityReservationId"]
+        == "cr-0123456789abcdef0"
+    )
     assert "instanceMarketOptions" not in lt  # an on-demand reservation, not a capacity block
     (placement,) = [r for r in run.of_type(PLACEMENT_GROUP) if r.parent == group.parent]
     assert placement.inputs["strategy"] == "cluster"

@@ -2,17 +2,14 @@
 broken-object factories built from the real rendered manifests."""
 
 import copy
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from verify import errors, plain  # noqa: E402
-from verify.stacks import stack_names, synth_run, verify_registrations, stack_versions  # noqa: E402
+from verify.stacks import stack_names, stack_versions, synth_run, verify_registrations  # noqa: E402
 
 
 @pytest.fixture(scope="session")

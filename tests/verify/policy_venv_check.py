@@ -9,15 +9,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "policy"), str(ROOT)]
 
+from policies import AWS, KUBERNETES, STACK  # noqa: E402
 from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs  # noqa: E402
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy  # noqa: E402
 
-from policies import AWS, KUBERNETES, STACK  # noqa: E402
-
 
 def options():
-    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
-                                 custom_timeouts=None, additional_secret_outputs=[], parent=None)
+    return PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=None,
+        additional_secret_outputs=[],
+        parent=None,
+    )
 
 
 def engine_form(value):
@@ -44,12 +50,16 @@ def main() -> None:
         for type_, name, urn, props in resources:
             for policy in (KUBERNETES, AWS):
                 args = ResourceValidationArgs(type_, unknown_checking_proxy(props), urn, name, options(), None, {})
-                policy.validate(args, lambda message, urn=None, policy=policy: messages.append(f"{policy.name}: {message}"))
+                policy.validate(
+                    args, lambda message, urn=None, policy=policy: messages.append(f"{policy.name}: {message}")
+                )
         policy_resources = [
             PolicyResource(type_, unknown_checking_proxy(props), urn, name, options(), None, None, [], {})
             for type_, name, urn, props in resources
         ]
-        STACK.validate(StackValidationArgs(policy_resources), lambda message, urn=None: messages.append(f"{STACK.name}: {message}"))
+        STACK.validate(
+            StackValidationArgs(policy_resources), lambda message, urn=None: messages.append(f"{STACK.name}: {message}")
+        )
         out[case] = messages
     print(json.dumps(out))
 

@@ -2,14 +2,11 @@
 
 import pytest
 
-from verify import aws
-
 from tests.verify.conftest import only, rendered_resource
+from verify import aws
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-
-
 
 
 @pytest.fixture
@@ -23,7 +20,13 @@ def test_rendered_node_group_passes(group):
 
 def test_wrong_taint_effect(group):
     group["taints"][0]["effect"] = "NO_SCHEDULE_X"
-    found = only(aws.check_resource(NODE_GROUP, group, "h200-block"), "taints[0].effect", "'NO_SCHEDULE_X'", "eks TaintEffect", "NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE")
+    found = only(
+        aws.check_resource(NODE_GROUP, group, "h200-block"),
+        "taints[0].effect",
+        "'NO_SCHEDULE_X'",
+        "eks TaintEffect",
+        "NO_SCHEDULE, NO_EXECUTE, PREFER_NO_SCHEDULE",
+    )
     assert str(found[0]).startswith("aws:eks/nodeGroup:NodeGroup h200-block: ")
 
 
@@ -32,10 +35,13 @@ def test_kubernetes_spelling_of_the_effect_is_wrong_for_eks(group):
     only(aws.check_resource(NODE_GROUP, group, "g"), "taints[0].effect", "NO_SCHEDULE")
 
 
-@pytest.mark.parametrize("field,value,words", [
-    ("amiType", "AL2023_x86_64_GPU", ["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]),
-    ("capacityType", "RESERVED", ["ON_DEMAND, SPOT, CAPACITY_BLOCK"]),
-])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("amiType", "AL2023_x86_64_GPU", ["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]),
+        ("capacityType", "RESERVED", ["ON_DEMAND, SPOT, CAPACITY_BLOCK"]),
+    ],
+)
 def test_wrong_eks_enums(group, field, value, words):
     group[field] = value
     only(aws.check_resource(NODE_GROUP, group, "g"), field, repr(value), *words)
@@ -103,7 +109,11 @@ def test_launch_template_enums(runs):
 def test_placement_strategy(runs):
     placement = rendered_resource(runs, "prod", "aws:ec2/placementGroup:PlacementGroup")
     placement["strategy"] = "clustered"
-    only(aws.check_resource("aws:ec2/placementGroup:PlacementGroup", placement, "pg"), "strategy", "cluster, spread, partition")
+    only(
+        aws.check_resource("aws:ec2/placementGroup:PlacementGroup", placement, "pg"),
+        "strategy",
+        "cluster, spread, partition",
+    )
 
 
 def test_unknown_values_are_skipped(group):

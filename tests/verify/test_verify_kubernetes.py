@@ -3,14 +3,11 @@ what would be valid. Each case starts from a real rendered manifest and breaks o
 
 import pytest
 
+from tests.verify.conftest import only, rendered
 from verify import errors
 from verify import kubernetes as k8s
 
-from tests.verify.conftest import only, rendered
-
 TERM = "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
-
-
 
 
 @pytest.fixture
@@ -27,32 +24,55 @@ def test_rendered_deployment_passes(deployment):
 
 
 def test_invalid_node_affinity_operator(deployment):
-    pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][3]["operator"] = "Gte"
-    found = only(k8s.check_object(deployment), f"{TERM}.matchExpressions[3].operator", "'Gte'", "In, NotIn, Exists, DoesNotExist, Gt, Lt")
+    pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][
+        0
+    ]["matchExpressions"][3]["operator"] = "Gte"
+    found = only(
+        k8s.check_object(deployment),
+        f"{TERM}.matchExpressions[3].operator",
+        "'Gte'",
+        "In, NotIn, Exists, DoesNotExist, Gt, Lt",
+    )
     assert str(found[0]).startswith("Deployment inference/llama-3-1-70b: ")
 
 
 def test_gt_with_two_values(deployment):
-    expression = pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][3]
+    expression = pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ][0]["matchExpressions"][3]
     expression["values"] = ["3", "4"]
     only(k8s.check_object(deployment), f"{TERM}.matchExpressions[3].values", "Gt", "exactly one integer")
 
 
 def test_gt_with_non_integer(deployment):
-    pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][3]["values"] = ["three"]
+    pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][
+        0
+    ]["matchExpressions"][3]["values"] = ["three"]
     only(k8s.check_object(deployment), f"{TERM}.matchExpressions[3].values[0]", "integer")
 
 
-@pytest.mark.parametrize("operator,values,word", [("In", [], "at least one"), ("Exists", ["x"], "no values"), ("DoesNotExist", ["x"], "no values")])
+@pytest.mark.parametrize(
+    "operator,values,word",
+    [("In", [], "at least one"), ("Exists", ["x"], "no values"), ("DoesNotExist", ["x"], "no values")],
+)
 def test_operator_value_counts(deployment, operator, values, word):
-    expression = pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]
+    expression = pod(deployment)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ][0]["matchExpressions"][0]
     expression["operator"], expression["values"] = operator, values
     only(k8s.check_object(deployment), f"{TERM}.matchExpressions[0].values", operator, word)
 
 
 def test_unknown_field(deployment):
     pod(deployment)["containers"][0]["gpuCount"] = 4
-    only(k8s.check_object(deployment), "spec.template.spec.containers[0].gpuCount", "unknown field 'gpuCount'", "known fields here", "resources", "1.31, 1.32, 1.33, 1.34")
+    only(
+        k8s.check_object(deployment),
+        "spec.template.spec.containers[0].gpuCount",
+        "unknown field 'gpuCount'",
+        "known fields here",
+        "resources",
+        "1.31, 1.32, 1.33, 1.34",
+    )
 
 
 def test_misspelled_field_suggests_the_right_one(deployment):
@@ -70,7 +90,12 @@ def test_wrong_toleration_effect_and_operator(deployment):
     pod(deployment)["tolerations"].append({"key": "a", "operator": "Exists", "value": "b"})
     pod(deployment)["tolerations"].append({"key": "a", "operator": "Equals", "value": "b"})
     violations = k8s.check_object(deployment)
-    only(violations, "spec.template.spec.tolerations[0].effect", "'NO_SCHEDULE_X'", "NoSchedule, PreferNoSchedule, NoExecute")
+    only(
+        violations,
+        "spec.template.spec.tolerations[0].effect",
+        "'NO_SCHEDULE_X'",
+        "NoSchedule, PreferNoSchedule, NoExecute",
+    )
     only(violations, "spec.template.spec.tolerations[1].value", "Exists must not have a value")
     only(violations, "spec.template.spec.tolerations[2].operator", "'Equals'", "Equal (the default) and Exists")
 
@@ -97,32 +122,55 @@ def test_request_above_limit_and_gpu_rules(deployment):
     resources["requests"]["memory"] = "1000Gi"
     resources["requests"]["nvidia.com/gpu"] = "2"
     violations = k8s.check_object(deployment)
-    only(violations, "spec.template.spec.containers[0].resources.requests['memory']", "exceeds limit", "requests must be <= limits")
-    only(violations, "spec.template.spec.containers[0].resources.requests['nvidia.com/gpu']", "cannot be overcommitted", "must equal limit")
+    only(
+        violations,
+        "spec.template.spec.containers[0].resources.requests['memory']",
+        "exceeds limit",
+        "requests must be <= limits",
+    )
+    only(
+        violations,
+        "spec.template.spec.containers[0].resources.requests['nvidia.com/gpu']",
+        "cannot be overcommitted",
+        "must equal limit",
+    )
 
 
 def test_fractional_gpu(deployment):
     resources = pod(deployment)["containers"][0]["resources"]
     resources["requests"]["nvidia.com/gpu"] = resources["limits"]["nvidia.com/gpu"] = "500m"
-    only(k8s.check_object(deployment), "spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']", "whole number")
+    only(
+        k8s.check_object(deployment),
+        "spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']",
+        "whole number",
+    )
 
 
 def test_gpu_request_without_limit(deployment):
     del pod(deployment)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
-    only(k8s.check_object(deployment), "spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']", "set a limit")
+    only(
+        k8s.check_object(deployment),
+        "spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']",
+        "set a limit",
+    )
 
 
 def test_bad_empty_dir_size(deployment):
     pod(deployment)["volumes"][0]["emptyDir"]["sizeLimit"] = "4 GiB"
-    only(k8s.check_object(deployment), "spec.template.spec.volumes[0].emptyDir.sizeLimit", "'4 GiB'", "did you mean 4Gi")
+    only(
+        k8s.check_object(deployment), "spec.template.spec.volumes[0].emptyDir.sizeLimit", "'4 GiB'", "did you mean 4Gi"
+    )
 
 
-@pytest.mark.parametrize("name,kind,word", [
-    ("Llama_70B", "Deployment", "DNS-1123 subdomain"),
-    ("x" * 254, "Deployment", "DNS-1123 subdomain"),
-    ("7llama", "Service", "DNS-1035"),
-    ("a" * 64, "Service", "DNS-1035"),
-])
+@pytest.mark.parametrize(
+    "name,kind,word",
+    [
+        ("Llama_70B", "Deployment", "DNS-1123 subdomain"),
+        ("x" * 254, "Deployment", "DNS-1123 subdomain"),
+        ("7llama", "Service", "DNS-1035"),
+        ("a" * 64, "Service", "DNS-1035"),
+    ],
+)
 def test_non_dns_names(runs, deployment, name, kind, word):
     obj = deployment if kind == "Deployment" else rendered(runs, "dev", "Service", "llama-3-1-70b")
     obj["metadata"]["name"] = name
@@ -148,7 +196,13 @@ def test_service_selector_matching_no_pod(runs, deployment):
     service = rendered(runs, "dev", "Service", "llama-3-1-70b")
     assert k8s.check_objects([deployment, service]) == []
     service["spec"]["selector"] = {"app.kubernetes.io/instance": "llama-3-1-70B"}
-    only(k8s.check_objects([deployment, service]), "spec.selector", "matches no pod template", "namespace 'inference'", "llama-3-1-70b")
+    only(
+        k8s.check_objects([deployment, service]),
+        "spec.selector",
+        "matches no pod template",
+        "namespace 'inference'",
+        "llama-3-1-70b",
+    )
 
 
 def test_service_target_port_not_declared(runs, deployment):
@@ -163,14 +217,23 @@ def test_pdb_and_network_policy_matching_no_pod(runs, deployment):
     pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
     netpol["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
     violations = k8s.check_objects([deployment, pdb, netpol])
-    assert {v.object for v in violations} == {"PodDisruptionBudget inference/llama-3-1-70b", "NetworkPolicy inference/llama-3-1-70b"}
+    assert {v.object for v in violations} == {
+        "PodDisruptionBudget inference/llama-3-1-70b",
+        "NetworkPolicy inference/llama-3-1-70b",
+    }
 
 
 def test_probe_on_missing_named_port(deployment):
     pod(deployment)["containers"][0]["readinessProbe"]["httpGet"]["port"] = "metrics"
     pod(deployment)["containers"][0]["livenessProbe"]["httpGet"]["port"] = 70000
     violations = k8s.check_object(deployment)
-    only(violations, "spec.template.spec.containers[0].readinessProbe.httpGet.port", "'metrics'", "does not declare", "['http']")
+    only(
+        violations,
+        "spec.template.spec.containers[0].readinessProbe.httpGet.port",
+        "'metrics'",
+        "does not declare",
+        "['http']",
+    )
     only(violations, "spec.template.spec.containers[0].livenessProbe.httpGet.port", "70000", "1-65535")
 
 
@@ -190,16 +253,23 @@ def test_helm_release_values(runs):
     for registration in runs["dev"].registrations:
         if registration.type == k8s.HELM_RELEASE:
             from verify import plain
+
             release = plain(registration.inputs)
     assert release is not None and errors(k8s.check_helm_release(release)) == []
     release["values"]["tolerationz"] = release["values"].pop("tolerations")
     release["values"]["nfd"]["worker"]["tolerations"][0]["operator"] = "Equals"
-    release["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0]["operatr"] = "In"
+    release["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ][0]["matchExpressions"][0]["operatr"] = "In"
     del release["version"]
     violations = k8s.check_helm_release(release)
     only(violations, "values.tolerationz", "did you mean 'tolerations'?", "Helm would ignore it")
     only(violations, "values.nfd.worker.tolerations[0].operator", "'Equals'")
-    only(violations, "values.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operatr", "unknown field")
+    only(
+        violations,
+        "values.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operatr",
+        "unknown field",
+    )
     only(violations, "version", "pinned")
     assert rendered_release is None
 
@@ -214,8 +284,16 @@ def lws(deployment):
         "spec": {
             "replicas": 1,
             "startupPolicy": "LeaderCreated",
-            "leaderWorkerTemplate": {"size": 2, "restartPolicy": "RecreateGroupOnPodRestart", "leaderTemplate": template, "workerTemplate": template},
-            "rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0}},
+            "leaderWorkerTemplate": {
+                "size": 2,
+                "restartPolicy": "RecreateGroupOnPodRestart",
+                "leaderTemplate": template,
+                "workerTemplate": template,
+            },
+            "rolloutStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
+            },
         },
     }
 
@@ -223,13 +301,17 @@ def lws(deployment):
 def test_leader_worker_set_pod_templates_are_checked_against_the_core_schema(deployment):
     obj = lws(deployment)
     assert errors(k8s.check_object(obj)) == []
-    obj["spec"]["leaderWorkerTemplate"]["workerTemplate"] = __import__("copy").deepcopy(obj["spec"]["leaderWorkerTemplate"]["workerTemplate"])
+    obj["spec"]["leaderWorkerTemplate"]["workerTemplate"] = __import__("copy").deepcopy(
+        obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]
+    )
     worker = obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
     worker["containers"][0]["resourcez"] = {}
     worker["tolerations"][0]["operator"] = "Gte"
     obj["spec"]["leaderWorkerTemplate"]["restartPolicy"] = "Always"
     violations = k8s.check_object(obj)
-    only(violations, "spec.leaderWorkerTemplate.workerTemplate.spec.containers[0].resourcez", "did you mean 'resources'?")
+    only(
+        violations, "spec.leaderWorkerTemplate.workerTemplate.spec.containers[0].resourcez", "did you mean 'resources'?"
+    )
     only(violations, "spec.leaderWorkerTemplate.workerTemplate.spec.tolerations[0].operator", "'Gte'")
     only(violations, "spec.leaderWorkerTemplate.restartPolicy", "'Always'", "RecreateGroupOnPodRestart")
 
@@ -237,15 +319,22 @@ def test_leader_worker_set_pod_templates_are_checked_against_the_core_schema(dep
 def test_service_selecting_leader_worker_set_pods(runs, deployment):
     obj = lws(deployment)
     service = rendered(runs, "dev", "Service", "llama-3-1-70b")
-    service["spec"]["selector"] = {"leaderworkerset.sigs.k8s.io/name": "llama-3-1-405b", "leaderworkerset.sigs.k8s.io/worker-index": "0"}
+    service["spec"]["selector"] = {
+        "leaderworkerset.sigs.k8s.io/name": "llama-3-1-405b",
+        "leaderworkerset.sigs.k8s.io/worker-index": "0",
+    }
     assert k8s.check_objects([obj, service]) == []
     service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/name"] = "llama-3-1-70b"
     only(k8s.check_objects([obj, service]), "spec.selector", "matches no pod template")
 
 
 def test_unknown_custom_resource_checks_its_pod_templates(deployment):
-    obj = {"apiVersion": "example.com/v1", "kind": "InferenceServer", "metadata": {"name": "x", "namespace": "inference"},
-           "spec": {"serverTemplate": deployment["spec"]["template"]}}
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "InferenceServer",
+        "metadata": {"name": "x", "namespace": "inference"},
+        "spec": {"serverTemplate": deployment["spec"]["template"]},
+    }
     violations = k8s.check_object(obj)
     assert errors(violations) == [] and any("no schema" in v.message for v in violations)
     obj["spec"]["serverTemplate"]["spec"]["containers"][0]["imagee"] = "x"

@@ -16,9 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from policy import adapter
-from verify import plain
-
 from tests.verify.conftest import ROOT, rendered, rendered_resource
+from verify import plain
 
 POLICY_PYTHON = ROOT / "policy" / "venv" / "bin" / "python"
 
@@ -32,7 +31,9 @@ class Collector:
 
 
 def stack_resources(run):
-    return [SimpleNamespace(resource_type=r.type, name=r.name, urn=r.urn, props=plain(r.inputs)) for r in run.registrations]
+    return [
+        SimpleNamespace(resource_type=r.type, name=r.name, urn=r.urn, props=plain(r.inputs)) for r in run.registrations
+    ]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -48,7 +49,9 @@ def test_pack_accepts_the_rendered_stacks(runs, stack):
 
 def test_pack_rejects_a_broken_deployment(runs):
     deployment = rendered(runs, "dev", "Deployment", "llama-3-1-70b")
-    expression = deployment["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][3]
+    expression = deployment["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"][0]["matchExpressions"][3]
     expression["operator"] = "Gte"
     report = Collector()
     assert adapter.validate_kubernetes("kubernetes:apps/v1:Deployment", deployment, "llama-3-1-70b", report) == 1
@@ -79,7 +82,9 @@ def test_pack_rejects_pods_no_gpu_group_tolerates(runs):
 
 def test_the_pack_in_its_own_virtualenv(runs, tmp_path):
     if not POLICY_PYTHON.exists():
-        pytest.skip("policy/venv missing: python3 -m venv policy/venv && policy/venv/bin/pip install -r policy/requirements.txt")
+        pytest.skip(
+            "policy/venv missing: python3 -m venv policy/venv && policy/venv/bin/pip install -r policy/requirements.txt"
+        )
     cases = {}
     for stack, run in runs.items():
         cases[f"{stack}-rendered"] = [(r.type, r.name, r.urn, plain(r.inputs)) for r in run.registrations]
@@ -92,8 +97,12 @@ def test_the_pack_in_its_own_virtualenv(runs, tmp_path):
             props["taints"][0]["effect"] = "NO_SCHEDULE_X"
     cases["dev-broken"] = broken
     (tmp_path / "cases.json").write_text(json.dumps(cases))
-    done = subprocess.run([str(POLICY_PYTHON), str(ROOT / "tests" / "verify" / "policy_venv_check.py"), str(tmp_path / "cases.json")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(POLICY_PYTHON), str(ROOT / "tests" / "verify" / "policy_venv_check.py"), str(tmp_path / "cases.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["dev-rendered"] == [] and result["prod-rendered"] == []

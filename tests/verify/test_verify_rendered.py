@@ -3,11 +3,10 @@ kubernetes-validate's own entry point; the enum inputs are actually reached."""
 
 import pytest
 
+from tests.verify.conftest import rendered  # noqa: F401
 from verify import errors
 from verify import kubernetes as k8s
 from verify.stacks import stack_names
-
-from tests.verify.conftest import rendered  # noqa: F401
 
 
 @pytest.mark.parametrize("stack", stack_names())
@@ -34,8 +33,8 @@ def test_dev_pins_its_cluster_version(results):
 @pytest.mark.parametrize("stack", stack_names())
 def test_node_group_enums_are_reached(runs, stack):
     """The walk of the model must really reach amiType, capacityType, instance types and taint effects."""
-    from verify.aws import NODE_GROUP_TYPES, check_resource_with_coverage
     from verify import plain
+    from verify.aws import NODE_GROUP_TYPES, check_resource_with_coverage
 
     groups = [r for r in runs[stack].registrations if r.type in NODE_GROUP_TYPES]
     assert groups
@@ -48,13 +47,18 @@ def test_node_group_enums_are_reached(runs, stack):
 
 
 def test_launch_template_and_placement_enums_are_reached(runs):
-    from verify.aws import check_resource_with_coverage
     from verify import plain
+    from verify.aws import check_resource_with_coverage
 
     shapes = set()
     for registration in runs["prod"].registrations:
         if registration.type in ("aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/placementGroup:PlacementGroup"):
-            shapes |= {s for _, s in check_resource_with_coverage(registration.type, plain(registration.inputs), registration.name)[1]}
+            shapes |= {
+                s
+                for _, s in check_resource_with_coverage(
+                    registration.type, plain(registration.inputs), registration.name
+                )[1]
+            }
     assert {"ec2:MarketType", "ec2:NetworkInterfaceType", "ec2:PlacementStrategy", "ec2:VolumeType"} <= shapes
 
 
@@ -63,14 +67,19 @@ def test_cached_schemas_agree_with_kubernetes_validate(runs, stack):
     """SchemaSet (load once) gives kubernetes_validate.validate's verdicts, on good and broken objects."""
     from verify import plain
 
-    manifests = [plain(r.inputs) for r in runs[stack].registrations
-                 if r.type.startswith("kubernetes:") and r.custom and r.type != k8s.HELM_RELEASE]
+    manifests = [
+        plain(r.inputs)
+        for r in runs[stack].registrations
+        if r.type.startswith("kubernetes:") and r.custom and r.type != k8s.HELM_RELEASE
+    ]
     bundled = [m for m in manifests if k8s.has_bundled_schema(m["kind"], m["apiVersion"], "1.33")]
     for manifest in bundled:
         assert k8s.validate_with_kubernetes_validate(manifest, "1.33") is None
         assert k8s.check_schema(manifest, ["1.33"]) == []
     for manifest in manifests:
-        assert k8s.check_schema(manifest, ["1.33"]) == [] or all(v.severity == "warning" for v in k8s.check_schema(manifest, ["1.33"]))
+        assert k8s.check_schema(manifest, ["1.33"]) == [] or all(
+            v.severity == "warning" for v in k8s.check_schema(manifest, ["1.33"])
+        )
     broken = [m for m in bundled if m["kind"] in ("Deployment", "Service")][0]
     broken["spec"]["selectorr"] = {}
     assert k8s.validate_with_kubernetes_validate(broken, "1.33") is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,24 +23,53 @@ from vllm_check.rendered import (
     stacks,
 )
 
-ARGS = ["--tensor-parallel-size", "2", "--max-model-len", "32768", "--gpu-memory-utilization", "0.9", "--dtype", "auto",
-        "--kv-cache-dtype", "fp8", "--served-model-name", "m", "--host", "0.0.0.0", "--port", "8000"]
+ARGS = [
+    "--tensor-parallel-size",
+    "2",
+    "--max-model-len",
+    "32768",
+    "--gpu-memory-utilization",
+    "0.9",
+    "--dtype",
+    "auto",
+    "--kv-cache-dtype",
+    "fp8",
+    "--served-model-name",
+    "m",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8000",
+]
 
 
 def pod(containers, volumes=None):
-    return {"containers": containers, "volumes": volumes or [
-        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2048Mi"}}]}
+    return {
+        "containers": containers,
+        "volumes": volumes or [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2048Mi"}}],
+    }
 
 
 def deployment(name="m", containers=None):
-    containers = containers or [{
-        "name": "vllm", "image": "vllm/vllm-openai:v0.32.0", "command": ["vllm", "serve", "Qwen/Qwen2.5-72B-Instruct"],
-        "args": ARGS, "env": [{"name": "VLLM_NO_USAGE_STATS", "value": "1"},
-                              {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "token"}}}],
-        "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
-    }]
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"template": {"spec": pod(containers)}}}
+    containers = containers or [
+        {
+            "name": "vllm",
+            "image": "vllm/vllm-openai:v0.32.0",
+            "command": ["vllm", "serve", "Qwen/Qwen2.5-72B-Instruct"],
+            "args": ARGS,
+            "env": [
+                {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+                {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "token"}}},
+            ],
+            "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+        }
+    ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {"template": {"spec": pod(containers)}},
+    }
 
 
 LEADER_SCRIPT = """set -euo pipefail
@@ -52,15 +80,30 @@ exec vllm serve "$model" "$@\""""
 
 
 def lws(script=LEADER_SCRIPT):
-    leader = {"name": "vllm-leader", "image": "vllm/vllm-openai:v0.32.0", "command": ["/bin/bash", "-c", script,
-              "vllm-leader", "meta-llama/Llama-3.1-405B-Instruct"],
-              "args": ["--tensor-parallel-size", "8", "--pipeline-parallel-size", "2", "--served-model-name", "big model"],
-              "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}]}
-    worker = {"name": "vllm-worker", "image": "vllm/vllm-openai:v0.32.0",
-              "command": ["/bin/bash", "-c", 'ray start --address="${LWS_LEADER_ADDRESS}:6379" --block']}
-    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": {"name": "big"},
-            "spec": {"leaderWorkerTemplate": {"size": 2, "leaderTemplate": {"spec": pod([leader])},
-                                              "workerTemplate": {"spec": pod([worker])}}}}
+    leader = {
+        "name": "vllm-leader",
+        "image": "vllm/vllm-openai:v0.32.0",
+        "command": ["/bin/bash", "-c", script, "vllm-leader", "meta-llama/Llama-3.1-405B-Instruct"],
+        "args": ["--tensor-parallel-size", "8", "--pipeline-parallel-size", "2", "--served-model-name", "big model"],
+        "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+    }
+    worker = {
+        "name": "vllm-worker",
+        "image": "vllm/vllm-openai:v0.32.0",
+        "command": ["/bin/bash", "-c", 'ray start --address="${LWS_LEADER_ADDRESS}:6379" --block'],
+    }
+    return {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "big"},
+        "spec": {
+            "leaderWorkerTemplate": {
+                "size": 2,
+                "leaderTemplate": {"spec": pod([leader])},
+                "workerTemplate": {"spec": pod([worker])},
+            }
+        },
+    }
 
 
 def test_deployment_exec_form():
@@ -79,7 +122,14 @@ def test_leaderworkerset_script_is_evaluated_like_the_shell():
     leader = found[0]
     assert leader.source == "script" and leader.model_ref == "meta-llama/Llama-3.1-405B-Instruct"
     # "$@" keeps the argument with a space as one argument, as bash would.
-    assert leader.args == ["--tensor-parallel-size", "8", "--pipeline-parallel-size", "2", "--served-model-name", "big model"]
+    assert leader.args == [
+        "--tensor-parallel-size",
+        "8",
+        "--pipeline-parallel-size",
+        "2",
+        "--served-model-name",
+        "big model",
+    ]
     assert [s.where.split("container ")[1] for s in skipped] == ["vllm-worker)"]
     assert "runs no `vllm serve`" in skipped[0].reason
 
@@ -104,7 +154,11 @@ def test_flags():
     assert flag_value(["-tp", "4"], "--tensor-parallel-size", "-tp") == "4"
     assert replace_flag(ARGS, "--port", "9") == [a for a in ARGS if a not in ("--port", "8000")] + ["--port", "9"]
     assert replace_flag(["--enforce-eager", "--x", "1"], "--x", None) == ["--enforce-eager"]
-    assert replace_flag(["-tp", "2", "--y"], "--tensor-parallel-size", "3", ("-tp",)) == ["--y", "--tensor-parallel-size", "3"]
+    assert replace_flag(["-tp", "2", "--y"], "--tensor-parallel-size", "3", ("-tp",)) == [
+        "--y",
+        "--tensor-parallel-size",
+        "3",
+    ]
 
 
 def write_plan(build: Path, stack: str, models: list[dict]):
@@ -129,8 +183,11 @@ def test_config_by_repo_id_when_the_plan_does_not_say(tmp_path):
 
 def test_config_of_a_non_catalog_model_from_the_stack_file(tmp_path):
     architecture = {"_note": "x", "architectures": ["LlamaForCausalLM"], "hidden_size": 1024, "num_attention_heads": 8}
-    (tmp_path / "Pulumi.s.yaml").write_text(yaml.safe_dump(
-        {"config": {"gpu-inference:models": [{"name": "m", "model": "acme/x", "architecture": architecture}]}}))
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        yaml.safe_dump(
+            {"config": {"gpu-inference:models": [{"name": "m", "model": "acme/x", "architecture": architecture}]}}
+        )
+    )
     write_plan(tmp_path / "build", "s", [{"name": "m", "model": "acme/x"}])
     command = serve_commands_in(deployment(), "s", "f.yaml")[0][0]
     config, source = model_config_for(command, tmp_path / "build", root=tmp_path)
@@ -145,7 +202,9 @@ def test_unmappable_model_is_an_error(tmp_path):
 
 
 def test_self_test_cases_break_one_thing_each():
-    base = engine.Case("base", ["serve", "x", *ARGS], {"num_attention_heads": 64, "max_position_embeddings": 131072}, {})
+    base = engine.Case(
+        "base", ["serve", "x", *ARGS], {"num_attention_heads": 64, "max_position_embeddings": 131072}, {}
+    )
     cases = {c.id: c for c in engine.self_test_cases(base)}
     assert cases["self-test: unknown flag"].argv == base.argv + ["--no-such-flag"]
     assert flag_value(cases["self-test: bad value --kv-cache-dtype fp4"].argv, "--kv-cache-dtype") == "fp4"
@@ -163,8 +222,14 @@ def test_cpu_substitutions_keep_every_rendered_flag(tmp_path):
     argv, env, made = serve.cpu_substitutions(command(), tmp_path, 12345, avx512=True)
     assert argv[:2] == ["serve", str(tmp_path)]
     args = argv[2:]
-    for flag in ("--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization", "--dtype", "--kv-cache-dtype",
-                 "--served-model-name"):
+    for flag in (
+        "--tensor-parallel-size",
+        "--max-model-len",
+        "--gpu-memory-utilization",
+        "--dtype",
+        "--kv-cache-dtype",
+        "--served-model-name",
+    ):
         assert flag_value(args, flag) == flag_value(ARGS, flag), flag
     assert flag_value(args, "--host") == "127.0.0.1" and flag_value(args, "--port") == "12345"
     assert {"--enforce-eager", "--skip-tokenizer-init"} <= set(args) and flag_value(args, "--load-format") == "dummy"
@@ -207,8 +272,13 @@ def test_rendered_stacks_have_a_serve_line_per_vllm_model(tmp_path):
     """Against what `make synth` renders now: every vLLM model of every stack has its line."""
     names = stacks()
     for stack in names:
-        result = subprocess.run([sys.executable, "-m", "stack.synth", "--stack", stack, "--build-dir", str(tmp_path)],
-                                cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "stack.synth", "--stack", stack, "--build-dir", str(tmp_path)],
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
     found, _ = find_serve_commands(tmp_path, names)
     for stack in names:
@@ -221,9 +291,15 @@ def test_rendered_stacks_have_a_serve_line_per_vllm_model(tmp_path):
 
 
 def test_end_group_leaves_no_process():
-    proc = subprocess.Popen([sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '60']); "
-                             "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"],
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, time; subprocess.Popen(['sleep', '60']); "
+            "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)",
+        ],
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 10
     while len(serve.group_members(proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.vllm_check.conftest import requires_vllm
 from vllm_check import engine, install, serve
-from vllm_check.rendered import ROOT, find_serve_commands, flag_value, replace_flag, stacks
+from vllm_check.rendered import ROOT, find_serve_commands, flag_value, stacks
 
 pytestmark = requires_vllm
 
@@ -25,8 +24,13 @@ def rendered(tmp_path_factory):
     install.ensure()
     build = tmp_path_factory.mktemp("build")
     for stack in stacks():
-        result = subprocess.run([sys.executable, "-m", "stack.synth", "--stack", stack, "--build-dir", str(build)],
-                                cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "stack.synth", "--stack", stack, "--build-dir", str(build)],
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
     commands, _ = find_serve_commands(build, stacks())
     assert commands
@@ -41,7 +45,7 @@ def checked(rendered, tmp_path_factory):
     base = next(c for c in cases if c.config.get("num_attention_heads") == 64)
     broken = engine.self_test_cases(base)
     results, timing = engine.run_cases(cases + broken, work=tmp_path_factory.mktemp("work"))
-    return results[: len(cases)], {r.case.id: r for r in results[len(cases):]}, timing
+    return results[: len(cases)], {r.case.id: r for r in results[len(cases) :]}, timing
 
 
 def test_every_rendered_line_passes_vllms_parser_and_engine_config(checked):
@@ -52,16 +56,27 @@ def test_every_rendered_line_passes_vllms_parser_and_engine_config(checked):
     assert timing["process_seconds"] < 180
 
 
-@pytest.mark.parametrize("case_id, stage, message", [
-    ("self-test: unknown flag", "parse", "unrecognized arguments: --no-such-flag"),
-    ("self-test: bad value --kv-cache-dtype fp4", "parse", "invalid choice: 'fp4'"),
-    ("self-test: bad type --max-num-seqs many", "parse", "invalid int value: 'many'"),
-    ("self-test: 64 heads, TP=3", "engine", "Total number of attention heads (64) must be divisible by tensor parallel size (3)"),
-    ("self-test: --max-model-len 262144 > 131072", "engine", "User-specified max_model_len (262144) is greater than the derived max_model_len"),
-    ("self-test: --quantization nope", "engine", "Unknown quantization method: nope"),
-    ("self-test: -tp 0", "engine", "greater than or equal to 1"),
-    ("self-test: --gpu-memory-utilization 1.5", "engine", "less than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "case_id, stage, message",
+    [
+        ("self-test: unknown flag", "parse", "unrecognized arguments: --no-such-flag"),
+        ("self-test: bad value --kv-cache-dtype fp4", "parse", "invalid choice: 'fp4'"),
+        ("self-test: bad type --max-num-seqs many", "parse", "invalid int value: 'many'"),
+        (
+            "self-test: 64 heads, TP=3",
+            "engine",
+            "Total number of attention heads (64) must be divisible by tensor parallel size (3)",
+        ),
+        (
+            "self-test: --max-model-len 262144 > 131072",
+            "engine",
+            "User-specified max_model_len (262144) is greater than the derived max_model_len",
+        ),
+        ("self-test: --quantization nope", "engine", "Unknown quantization method: nope"),
+        ("self-test: -tp 0", "engine", "greater than or equal to 1"),
+        ("self-test: --gpu-memory-utilization 1.5", "engine", "less than or equal to 1"),
+    ],
+)
 def test_broken_lines_fail_with_vllms_message(checked, case_id, stage, message):
     _, broken, _ = checked
     result = broken[case_id]
@@ -98,7 +113,9 @@ def test_same_server_in_64_mib_shm_fails_with_vllms_message(tp2, tmp_path):
     before = _host_state()
     run = serve.run_server(tp2, "64Mi", "test-shm64", work=tmp_path, smoke=False)
     assert not run.ready and run.exit_code not in (0, None)
-    assert any("Insufficient space in /dev/shm" in line and "64 MiB free" in line for line in run.error_lines), run.error_lines
+    assert any("Insufficient space in /dev/shm" in line and "64 MiB free" in line for line in run.error_lines), (
+        run.error_lines
+    )
     assert serve.judge_negative(run) == [] and run.shm_bytes_seen == 64 * 2**20
     assert serve.group_members(run.pid) == []
     assert _host_state() == before
