@@ -289,6 +289,8 @@ class ThroughputPrediction:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["ttft_ms"] = self.ttft_s * 1000
+        data["tpot_ms"] = self.tpot_s * 1000
         data["calibrated"] = list(self.calibrated)
         data["extrapolated"] = list(self.extrapolated)
         return data
@@ -324,12 +326,14 @@ def predict_throughput(
     cost = step_cost(model, gpu, tp, pp, settings, efficiency)
     kv_cap = estimate.kv_cache_tokens // (16 * math.ceil(length / 16))
     caps = {"concurrency": concurrency, "max_num_seqs": settings.max_num_seqs, "kv_cache": kv_cap}
+    budget = settings.max_num_batched_tokens
+    assert budget is not None and settings.max_num_seqs is not None
+    if arrival == "steady":
+        caps["max_num_batched_tokens"] = steady_budget_cap(shape, budget)
     limited_by = min(caps, key=lambda k: (caps[k], k != "concurrency"))
     running = caps[limited_by]
     if running < 1:
         raise SizingError(f"the KV cache ({estimate.kv_cache_tokens} tokens) holds no request of {length} tokens")
-    budget = settings.max_num_batched_tokens
-    assert budget is not None and settings.max_num_seqs is not None
     if arrival == "burst":
         figures = _burst(cost, shape, concurrency, running, budget)
     else:
@@ -366,40 +370,58 @@ def _check_inputs(shape: RequestShape, concurrency: int, arrival: str) -> None:
 
 
 def _steady(cost: StepCost, shape: RequestShape, clients: int, running: int, budget: int) -> dict:
-    """Closed loop, desynchronised: every step holds the average mix of a request's lifetime.
+    """Closed loop, desynchronised, seen from one request among ``running``.
 
     A request lives ``prefill_steps + output - 1`` steps (its first token comes with its last
-    prefill chunk). With ``running`` requests spread over that lifetime, each step finishes
-    ``rate = running / lifetime`` of them, so it carries ``rate x input`` prefill tokens and
-    ``rate x (output - 1)`` decodes, unless that exceeds the token budget, which then sets the rate.
+    prefill chunk). The other ``running - 1`` are spread over their lifetimes, so every step also
+    carries their average: ``rate x input`` prefill tokens and ``rate x (output - 1)`` decodes,
+    with ``rate = (running - 1) / lifetime``. Its prefill steps add its chunks to that, its decode
+    steps one token; throughput follows by Little's law, and clients beyond ``running`` queue.
     """
     i, o = shape.input_tokens, shape.output_tokens
-    decodes = running * (o - 1) / o  # as if each prefill took one step
-    prefill_steps = max(1, math.ceil(i / max(budget - decodes, 1)))
+    others = running - 1
+    prefill_steps = _prefill_steps(i, o, others, budget)
     lifetime = prefill_steps + o - 1
-    rate = running / lifetime
-    rate = min(rate, budget / (i + o - 1))
+    rate = others / lifetime
     decoding = rate * (o - 1)
-    step = Step(
-        decode_sequences=decoding,
-        decode_context_tokens=decoding * (i + o / 2),
-        prefill_tokens=rate * i,
-        prefill_context_tokens=rate * i * (i + 1) / 2,
-        sampled_tokens=decoding + rate,
-    )
-    step_s = cost.seconds(step)
-    requests_per_s = rate / step_s
-    service_s = lifetime * step_s
+
+    def step_s(decodes: float, prefill: float, prefill_context: float, sampled: float) -> float:
+        return cost.seconds(
+            Step(
+                decode_sequences=decoding + decodes,
+                decode_context_tokens=(decoding + decodes) * (i + o / 2),
+                prefill_tokens=rate * i + prefill,
+                prefill_context_tokens=rate * i * (i + 1) / 2 + prefill_context,
+                sampled_tokens=decoding + rate + sampled,
+            )
+        )
+
+    chunk = i / prefill_steps
+    ttft_s = prefill_steps * step_s(0, chunk, i * (i + 1) / 2 / prefill_steps, 1 / prefill_steps)
+    tpot_s = step_s(1, 0, 0, 1) if o > 1 else 0.0
+    service_s = ttft_s + (o - 1) * tpot_s
+    requests_per_s = running / service_s
     latency_s = max(clients / requests_per_s, service_s)
-    ttft_s = latency_s - (o - 1) * step_s
     return dict(
         output_tokens_per_s=requests_per_s * o,
         input_tokens_per_s=requests_per_s * i,
         requests_per_s=requests_per_s,
-        ttft_s=ttft_s,
-        tpot_s=step_s if o > 1 else 0.0,
+        ttft_s=ttft_s + latency_s - service_s,
+        tpot_s=tpot_s,
         request_latency_s=latency_s,
     )
+
+
+def _prefill_steps(input_tokens: int, output_tokens: int, others: int, budget: int) -> int:
+    """Chunks of a prompt, in the budget the others' decodes leave (as if theirs took one step)."""
+    decodes = others * (output_tokens - 1) / output_tokens
+    return max(1, math.ceil(input_tokens / max(budget - decodes, 1)))
+
+
+def steady_budget_cap(shape: RequestShape, budget: int) -> int:
+    """Requests a steady stream can keep in service before the token budget is full every step."""
+    i, o = shape.input_tokens, shape.output_tokens
+    return max(1, math.floor(budget * (math.ceil(i / budget) + o - 1) / (i + o - 1)))
 
 
 @dataclass
