@@ -54,15 +54,16 @@ All-reduce and pipeline-hop costs are assumed, not calibrated (the shared file i
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from sizing.architecture import ModelArchitecture
 from sizing.errors import SizingError
 from sizing.estimate import MemoryEstimate
-from sizing.gpus import Gpu
+from sizing.gpus import Gpu, resolve_gpu
 from sizing.kv_cache import kv_cache_bytes_per_token_per_layer
 from sizing.memory import activation_bytes, estimate_memory
 from sizing.parallel import pipeline_stage_layers
+from sizing.plan import Plan
 from sizing.settings import ServingSettings
 from sizing.weights import allocated_bytes, linear_bytes, padded_vocab, weights_bytes_per_gpu
 
@@ -338,7 +339,7 @@ def predict_throughput(
         figures = _burst(cost, shape, concurrency, running, budget)
     else:
         figures = _steady(cost, shape, concurrency, running, budget)
-    calibrated, extrapolated = _provenance(model, gpu, tp, pp, settings, shape, concurrency)
+    calibrated, extrapolated = _provenance(model, gpu, tp, pp, settings, shape, concurrency, arrival)
     return ThroughputPrediction(
         model=model.name,
         gpu=gpu.name,
@@ -515,21 +516,19 @@ def _burst(cost: StepCost, shape: RequestShape, total: int, cap: int, budget: in
     )
 
 
-def _provenance(model, gpu, tp, pp, settings, shape, concurrency) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    calibrated = ["vLLM 0.26 v1 scheduler (chunked prefill, max_num_seqs, token budget) as in its source"]
+def _provenance(model, gpu, tp, pp, settings, shape, concurrency, arrival) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    calibrated = ["vLLM 0.26 v1 scheduler (chunked prefill, max_num_seqs, token budget), as in its source"]
     extrapolated = []
     if gpu.name == CALIBRATION_GPU:
-        calibrated.append(f"GPU {gpu.name}: HBM and tensor-core efficiency measured on it")
+        calibrated.append(f"GPU {gpu.name}: tensor-core fraction, power-limited clock and per-layer overhead measured")
     else:
-        extrapolated.append(f"GPU {gpu.name}: H200 efficiency fractions applied to its datasheet figures")
-    dense_gqa = model.moe is None and model.mla is None and not any(model.sliding_layers)
-    if dense_gqa:
-        calibrated.append("model class: dense decoder with grouped-query attention")
-    else:
-        kinds = [
-            k for k, on in (("MoE", model.moe), ("MLA", model.mla), ("sliding window", any(model.sliding_layers))) if on
-        ]
+        extrapolated.append(f"GPU {gpu.name}: the H200's efficiency factors applied to its datasheet figures")
+    parts = (("MoE", model.moe), ("MLA", model.mla), ("sliding window", any(model.sliding_layers)))
+    kinds = [kind for kind, present in parts if present]
+    if kinds:
         extrapolated.append(f"model class: {', '.join(kinds)} costed from first principles, not measured")
+    else:
+        calibrated.append("model class: dense decoder (measured on Llama-3.1-8B)")
     if settings.quantization != "none":
         extrapolated.append(f"quantization {settings.quantization}: weight bytes and GEMM peak changed, not measured")
     if settings.kv_cache_dtype != "auto":
@@ -538,10 +537,56 @@ def _provenance(model, gpu, tp, pp, settings, shape, concurrency) -> tuple[tuple
         extrapolated.append(f"TP={tp}: NVLink all-reduce cost assumed (latency and link efficiency), not measured")
     if pp > 1:
         extrapolated.append(f"PP={pp}: micro-batched stages and inter-node hops assumed, not measured")
-    if concurrency > 256 or shape.input_tokens + shape.output_tokens > 2048 + 1:
-        extrapolated.append("request shape or concurrency beyond the measured range (C<=256, <=2048+1 tokens)")
+    if arrival == "steady":
+        extrapolated.append("steady load: the calibration measured bursts; same step costs, scheduler averaged")
+    if concurrency > 256 or shape.input_tokens > 2048 or shape.output_tokens > 512:
+        extrapolated.append("beyond the measured range (concurrency <= 256, input <= 2048, output <= 512 tokens)")
     return tuple(calibrated), tuple(extrapolated)
 
 
-def with_efficiency(base: Efficiency | None = None, **changes: float) -> Efficiency:
-    return replace(base or CALIBRATED, **changes)
+def predict_for_plan(
+    plan: Plan, model: ModelArchitecture, shape: RequestShape, concurrency: int, arrival: str = "steady"
+) -> ThroughputPrediction:
+    """One replica of a planned layout, reusing the plan's memory estimate (its KV cache)."""
+    return predict_throughput(
+        model,
+        resolve_gpu(plan.gpu),
+        plan.tensor_parallel_size,
+        plan.settings,
+        shape,
+        concurrency,
+        pipeline_parallel_size=plan.pipeline_parallel_size,
+        arrival=arrival,
+        estimate=plan.estimate,
+    )
+
+
+def max_concurrency_within(
+    plan: Plan,
+    model: ModelArchitecture,
+    shape: RequestShape,
+    *,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    limit: int = 4096,
+) -> ThroughputPrediction | None:
+    """The highest steady concurrency one replica serves within the latency targets, or None when
+    even one request misses them. Latency grows with concurrency, so a bisection finds it."""
+
+    def meets(c: int) -> ThroughputPrediction | None:
+        p = predict_for_plan(plan, model, shape, c)
+        ok = (ttft_s is None or p.ttft_s <= ttft_s) and (tpot_s is None or p.tpot_s <= tpot_s)
+        return p if ok else None
+
+    best = meets(1)
+    if best is None:
+        return None
+    low, high = 1, limit
+    while low < high:
+        mid = (low + high + 1) // 2
+        found = meets(mid)
+        if found is not None:
+            low, best = mid, found
+        else:
+            high = mid - 1
+    return best

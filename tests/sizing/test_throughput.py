@@ -123,7 +123,7 @@ def test_max_num_seqs_caps_what_runs():
 
 def test_predictions_name_what_is_calibrated_and_what_is_extrapolated():
     s = ServingSettings(max_model_len=8192)
-    home = predict_throughput(LLAMA_8B, H200, 1, s, RequestShape(128, 512), 32)
+    home = predict_throughput(LLAMA_8B, H200, 1, s, RequestShape(128, 512), 32, arrival="burst")
     assert home.extrapolated == ()
     assert any("H200" in part for part in home.calibrated)
     away = predict_throughput(
@@ -270,7 +270,7 @@ def test_cli_json_carries_the_figures_and_their_provenance():
     data = json.loads(result.stdout)
     for key in ("output_tokens_per_s", "input_tokens_per_s", "ttft_s", "tpot_s", "request_latency_s"):
         assert data[key] > 0
-    assert data["calibrated"] and data["extrapolated"] == []
+    assert data["calibrated"] and [part.split(":")[0] for part in data["extrapolated"]] == ["steady load"]
     assert data["input_tokens_per_s"] == pytest.approx(4 * data["output_tokens_per_s"], rel=1e-3)
 
 
@@ -313,3 +313,28 @@ def test_cli_refuses_unknown_names_and_layouts_with_exit_2(args, word):
     result = run_cli(*flat, "--input-len", "128", "--output-len", "128", "--concurrency", "4", "--json")
     assert result.returncode == 2
     assert word in json.loads(result.stdout)["error"]
+
+
+def test_a_slower_gpu_is_slower_by_at_most_its_bandwidth_ratio_for_one_sequence():
+    s = ServingSettings(max_model_len=8192)
+    fast = predict_throughput(LLAMA_8B, H200, 1, s, RequestShape(128, 512), 1)
+    for name in ("H100-80GB", "A100-80GB", "A100-40GB"):
+        gpu = GPUS[name]
+        slow = predict_throughput(LLAMA_8B, gpu, 1, s, RequestShape(128, 512), 1)
+        assert 1 < slow.tpot_s / fast.tpot_s <= H200.hbm_bandwidth_gb_s / gpu.hbm_bandwidth_gb_s
+
+
+def test_the_planner_can_ask_each_layout_what_one_replica_serves_within_targets():
+    from sizing import plan_model
+    from sizing.throughput import max_concurrency_within, predict_for_plan
+
+    model = load_model("llama-3.1-70b")
+    plan = plan_model(model, ServingSettings(max_model_len=8192), gpus=["H100-80GB"], tensor_parallel_size=4)
+    shape = RequestShape(1000, 200)
+    direct = predict_throughput(model, H100, 4, plan.settings, shape, 16)
+    assert predict_for_plan(plan, model, shape, 16) == direct
+    best = max_concurrency_within(plan, model, shape, ttft_s=1.0, tpot_s=0.05)
+    assert best is not None and best.ttft_s <= 1.0 and best.tpot_s <= 0.05
+    beyond = predict_for_plan(plan, model, shape, best.concurrency + 1)
+    assert beyond.ttft_s > 1.0 or beyond.tpot_s > 0.05
+    assert max_concurrency_within(plan, model, shape, tpot_s=0.001) is None
