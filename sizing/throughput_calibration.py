@@ -119,7 +119,9 @@ def predict_run(calibration: Calibration, run: CalibrationRun, efficiency: Effic
     )
 
 
-def derive_efficiency(calibration: Calibration, rounds: int = 5) -> Efficiency:
+def derive_efficiency(
+    calibration: Calibration, rounds: int = 5, hbm_fraction: float = ASSUMED_HBM_FRACTION
+) -> Efficiency:
     """Solve, in turn, for the compute fraction (prefill run) and the per-layer overhead
     (single-sequence decode); the power-limited clock is read off the prefill run's samples."""
     prefill = calibration.run("prefill")
@@ -127,7 +129,7 @@ def derive_efficiency(calibration: Calibration, rounds: int = 5) -> Efficiency:
     if prefill.median_sm_clock_mhz is None:
         raise SizingError("the calibration's prefill run has no SM clock samples")
     e = Efficiency(
-        hbm_fraction=ASSUMED_HBM_FRACTION,
+        hbm_fraction=hbm_fraction,
         compute_fraction=0.8,
         per_layer_overhead_s=20e-6,
         power_limited_clock_fraction=prefill.median_sm_clock_mhz / calibration.max_sm_clock_mhz,
