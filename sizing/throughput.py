@@ -69,12 +69,17 @@ from sizing.weights import allocated_bytes, linear_bytes, padded_vocab, weights_
 
 ARRIVALS = ("steady", "burst")
 CALIBRATION_GPU = "H200-141GB"
-CALIBRATION_MODEL_CLASS = "dense GQA decoder (Llama-3.1-8B), bf16 weights, bf16 KV, TP=1, PP=1"
 
 
 @dataclass(frozen=True)
 class Efficiency:
-    """What a step reaches of the datasheet figures, and the costs the datasheets do not give."""
+    """What a step reaches of the datasheet figures, and the costs the datasheets do not give.
+
+    The last three are assumed, not measured: ``allreduce_latency_s`` per all-reduce of a decode
+    batch (vLLM's custom all-reduce over NVLink, a few microseconds), ``nvlink_fraction`` of the
+    one-direction NVLink bandwidth a large all-reduce reaches, ``pipeline_hop_s`` per hop between
+    pipeline stages on different nodes.
+    """
 
     hbm_fraction: float
     compute_fraction: float
