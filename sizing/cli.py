@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sizing import throughput_cli
 from sizing.accounting import ACCOUNTINGS
 from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
@@ -63,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--min-concurrency", type=float, default=1.0)
     plan.add_argument("--tp", type=int, default=None, help="honour this tensor-parallel size")
     plan.add_argument("--pp", type=int, default=None, help="honour this pipeline-parallel size")
-    for sub in (check, plan):
+    throughput = throughput_cli.add_parser(commands)
+    for sub in (check, plan, throughput):
         sub.add_argument("--model", required=True, help="catalog name, config.json, or a directory with one")
         sub.add_argument("--max-model-len", type=int, required=True)
         sub.add_argument("--gpu-memory-utilization", type=float, default=0.9)
@@ -93,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_num_batched_tokens=args.max_num_batched_tokens,
             enforce_eager=args.enforce_eager,
         )
+        if args.command == "throughput":
+            prediction = throughput_cli.predict(args, model, settings)
+            _emit(prediction.to_dict(), throughput_cli.KEYS, as_json, throughput_cli.render(prediction))
+            return 0
         if args.command == "check":
             estimate = check_layout(
                 model,
