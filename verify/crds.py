@@ -1,0 +1,147 @@
+"""Custom resources against the CustomResourceDefinitions their operators publish, vendored and
+pinned under ``verify/vendor/`` (each file's header names its repository, path, tag and commit).
+
+The API server validates a custom resource against its CRD's ``openAPIV3Schema`` and prunes (or,
+with strict field validation, rejects) fields the schema does not declare. Here each served
+version's schema becomes a JSON schema in the same strict form as the bundled core schemas:
+``additionalProperties: false`` wherever ``properties`` are declared and unknown fields are not
+preserved (``x-kubernetes-preserve-unknown-fields``), ``x-kubernetes-int-or-string`` as integer or
+string, ``nullable`` as null allowed. CEL rules (``x-kubernetes-validations``) are not evaluated.
+
+``validate_custom_resource(obj)`` is the whole check for one object; ``verify.schemas`` uses the
+same validators for kinds without a bundled schema and adds the core ``ObjectMeta`` and
+``PodTemplateSpec`` of each Kubernetes version on top.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from stack.kubernetes_names import dns1123_label, dns1123_subdomain
+from verify import plain
+from verify.json_schema import schema_errors
+from verify.manifests import join_path
+
+VENDOR = Path(__file__).resolve().parent / "vendor"
+
+# The vendored CRD files; the project pins each operator's version in components/ (chart versions).
+CRD_FILES: tuple[str, ...] = (
+    "lws-v0.8.0-leaderworkersets-crd.yaml",
+    "kai-scheduler-v0.9.3-queues-crd.yaml",
+)
+
+_SOURCE = re.compile(r"^# repository: (\S+)\s+path: (\S+)\s+ref: (\S+)\s+commit: (\S+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class CustomResourceDefinition:
+    api_version: str  # group/version, e.g. leaderworkerset.x-k8s.io/v1
+    kind: str
+    scope: str  # Namespaced or Cluster
+    schema: dict  # the version's openAPIV3Schema, strict (see strict_schema)
+    source: str  # where the vendored CRD comes from, for messages
+
+    @functools.cached_property
+    def validator(self) -> jsonschema.protocols.Validator:
+        # OpenAPI 3.0 schema objects are draft-4 JSON schema (boolean exclusiveMinimum and all).
+        return jsonschema.validators.Draft4Validator(self.schema)
+
+
+def _load(text: str) -> list[Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [doc for doc in yaml.load_all(text, Loader=loader) if doc]
+
+
+@functools.cache
+def definitions() -> dict[tuple[str, str], CustomResourceDefinition]:
+    """(apiVersion, kind) -> its CRD, for every served version of every vendored CRD."""
+    found = {}
+    for name in CRD_FILES:
+        text = (VENDOR / name).read_text()
+        match = _SOURCE.search(text)
+        source = f"{match.group(1)} {match.group(2)} at {match.group(3)}" if match else name
+        for doc in _load(text):
+            if doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec.get("versions") or []:
+                if not version.get("served", True):
+                    continue
+                api_version = f"{spec['group']}/{version['name']}"
+                schema = ((version.get("schema") or {}).get("openAPIV3Schema")) or {"type": "object"}
+                found[(api_version, spec["names"]["kind"])] = CustomResourceDefinition(
+                    api_version, spec["names"]["kind"], spec.get("scope", "Namespaced"), strict_schema(schema), source
+                )
+    return found
+
+
+def definition(api_version: Any, kind: Any) -> CustomResourceDefinition | None:
+    return definitions().get((api_version, kind))
+
+
+def strict_schema(node: Any, top: bool = True) -> Any:
+    """A CRD's structural schema as a strict JSON schema (what the API server keeps, nothing more)."""
+    if isinstance(node, list):
+        return [strict_schema(item, False) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {
+        key: (value if key in ("enum", "default", "example", "required") else strict_schema(value, False))
+        for key, value in node.items()
+        if not key.startswith("x-kubernetes-") and key not in ("nullable", "description")
+    }
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    preserve = node.get("x-kubernetes-preserve-unknown-fields")
+    if "properties" in node and "additionalProperties" not in node and not preserve:
+        properties = dict(out["properties"])
+        if node.get("x-kubernetes-embedded-resource") or top:
+            for implicit in ("apiVersion", "kind", "metadata"):
+                properties.setdefault(implicit, {})
+        out["properties"] = properties
+        out["additionalProperties"] = False
+    if node.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def crd_errors(obj: dict) -> list[tuple[str, str]] | None:
+    """(field path, message) against the object's vendored CRD; None if no CRD is vendored for it."""
+    crd = definition(obj.get("apiVersion"), obj.get("kind"))
+    if crd is None:
+        return None
+    return schema_errors(crd.validator, obj)
+
+
+def validate_custom_resource(obj: dict) -> list[str]:
+    """Every problem of one custom resource against its vendored CRD, as ``path: message``; an
+    apiVersion/kind with no vendored CRD is itself a problem (nothing could be checked)."""
+    obj = plain(obj)  # type: ignore[assignment]
+    if not isinstance(obj, dict):
+        return [f"a custom resource must be a mapping, got {type(obj).__name__}"]
+    crd = definition(obj.get("apiVersion"), obj.get("kind"))
+    if crd is None:
+        known = ", ".join(f"{a} {k}" for a, k in sorted(definitions()))
+        return [f"no vendored CRD for {obj.get('apiVersion')} {obj.get('kind')}: vendored are {known}"]
+    problems = [f"{path or '(object)'}: {message} (CRD {crd.source})" for path, message in crd_errors(obj) or []]
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = metadata.get("name")
+    if name is None and not metadata.get("generateName"):
+        problems.append("metadata.name: metadata.name is required")
+    elif name is not None:
+        problem = dns1123_subdomain(name)
+        if problem:
+            problems.append(f"metadata.name: {problem}")
+    if crd.scope == "Namespaced" and metadata.get("namespace") is not None:
+        problem = dns1123_label(metadata["namespace"])
+        if problem:
+            problems.append(f"{join_path('metadata', 'namespace')}: {problem}")
+    return problems
