@@ -31,10 +31,19 @@ from verify.manifests import join_path
 
 VENDOR = Path(__file__).resolve().parent / "vendor"
 
-# The vendored CRD files; the project pins each operator's version in components/ (chart versions).
+# The vendored CRD files. LWS and KAI: the versions components/addons.py pins. Prometheus operator
+# (kube-prometheus-stack 88.5.3, operator v0.93.1), KEDA v2.20.2 and Karpenter v1.14.1: the releases
+# the components that render those kinds are to pin; moving a pin means re-vendoring its CRD.
 CRD_FILES: tuple[str, ...] = (
     "lws-v0.8.0-leaderworkersets-crd.yaml",
     "kai-scheduler-v0.9.3-queues-crd.yaml",
+    "kube-prometheus-stack-88.5.3-podmonitors-crd.yaml",
+    "kube-prometheus-stack-88.5.3-servicemonitors-crd.yaml",
+    "kube-prometheus-stack-88.5.3-prometheusrules-crd.yaml",
+    "keda-v2.20.2-scaledobjects-crd.yaml",
+    "keda-v2.20.2-triggerauthentications-crd.yaml",
+    "karpenter-v1.14.1-nodepools-crd.yaml",
+    "karpenter-v1.14.1-ec2nodeclasses-crd.yaml",
 )
 
 _SOURCE = re.compile(r"^# repository: (\S+)\s+path: (\S+)\s+ref: (\S+)\s+commit: (\S+)", re.MULTILINE)

@@ -17,7 +17,7 @@ def lws(runs):
 def test_every_vendored_crd_names_its_source():
     assert crds.definitions()
     for crd in crds.definitions().values():
-        assert crd.source.startswith("github.com/") and " at v" in crd.source, crd
+        assert crd.source.startswith("github.com/") and " at " in crd.source, crd
 
 
 def test_rendered_custom_resources_pass(runs, lws):
@@ -70,3 +70,140 @@ def test_a_kind_without_a_vendored_crd_is_reported_not_passed():
 def test_the_test_leader_worker_set_is_valid_too(runs):
     obj = leader_worker_set(rendered(runs, "dev", "Deployment", "llama-3-1-70b"))
     assert crds.validate_custom_resource(obj) == []
+
+
+# A valid object of each vendored kind the next components will render, and one misspelling each
+# (path to the parent mapping, the misspelt key, the key it stands for).
+EXAMPLES = {
+    "PodMonitor": (
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": {"name": "vllm", "namespace": "inference"},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "vllm"}},
+                "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+            },
+        },
+        ("spec", "podMetricsEndpoints", 0),
+        "interval",
+    ),
+    "ServiceMonitor": (
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": {"name": "vllm", "namespace": "inference"},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "vllm"}},
+                "endpoints": [{"port": "http", "path": "/metrics", "scrapeTimeout": "10s"}],
+            },
+        },
+        ("spec",),
+        "endpoints",
+    ),
+    "PrometheusRule": (
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": "vllm", "namespace": "inference"},
+            "spec": {
+                "groups": [
+                    {
+                        "name": "vllm",
+                        "rules": [
+                            {
+                                "alert": "VllmQueueBacklog",
+                                "expr": "sum(vllm:num_requests_waiting) > 10",
+                                "for": "5m",
+                                "labels": {"severity": "warning"},
+                            }
+                        ],
+                    }
+                ]
+            },
+        },
+        ("spec", "groups", 0, "rules", 0),
+        "labels",
+    ),
+    "ScaledObject": (
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": "vllm", "namespace": "inference"},
+            "spec": {
+                "scaleTargetRef": {"name": "llama-3-1-70b"},
+                "minReplicaCount": 1,
+                "maxReplicaCount": 4,
+                "triggers": [
+                    {
+                        "type": "prometheus",
+                        "metadata": {"serverAddress": "http://prometheus:9090", "threshold": "10", "query": "1"},
+                        "authenticationRef": {"name": "prometheus"},
+                    }
+                ],
+            },
+        },
+        ("spec",),
+        "maxReplicaCount",
+    ),
+    "TriggerAuthentication": (
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "TriggerAuthentication",
+            "metadata": {"name": "prometheus", "namespace": "inference"},
+            "spec": {"secretTargetRef": [{"parameter": "bearerToken", "name": "prometheus", "key": "token"}]},
+        },
+        ("spec", "secretTargetRef", 0),
+        "parameter",
+    ),
+    "NodePool": (
+        {
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {"name": "h100"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
+                        "requirements": [
+                            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p5.48xlarge"]}
+                        ],
+                        "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}],
+                    }
+                },
+                "limits": {"nvidia.com/gpu": 16},
+            },
+        },
+        ("spec", "template", "spec"),
+        "taints",
+    ),
+    "EC2NodeClass": (
+        {
+            "apiVersion": "karpenter.k8s.aws/v1",
+            "kind": "EC2NodeClass",
+            "metadata": {"name": "gpu"},
+            "spec": {
+                "role": "KarpenterNodeRole-gpu-inference",
+                "amiSelectorTerms": [{"alias": "al2023@latest"}],
+                "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "gpu-inference"}}],
+                "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "gpu-inference"}}],
+            },
+        },
+        ("spec",),
+        "subnetSelectorTerms",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_a_valid_example_passes_and_a_misspelt_field_fails(kind):
+    obj, parent_path, field = copy.deepcopy(EXAMPLES[kind])
+    assert crds.validate_custom_resource(obj) == []
+    parent = obj
+    for step in parent_path:
+        parent = parent[step]
+    misspelt = field[:-1] + field[-1].upper() if field[-1].islower() else field + "s"
+    parent[misspelt] = parent.pop(field)
+    where = ".".join(str(s) for s in parent_path).replace(".0", "[0]")
+    problems = crds.validate_custom_resource(obj)
+    assert any(p.startswith(f"{where}.{misspelt}: unknown field {misspelt!r}") for p in problems), problems
