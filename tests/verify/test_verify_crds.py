@@ -14,10 +14,12 @@ def lws(runs):
     return rendered(runs, "multinode", "LeaderWorkerSet")
 
 
-def test_every_vendored_crd_names_its_source():
-    assert crds.definitions()
-    for crd in crds.definitions().values():
+def test_every_listed_kind_is_defined_by_its_vendored_file_which_names_its_source():
+    for (api_version, kind), name in crds.CRD_FILES.items():
+        crd = crds.load_file(name).get((api_version, kind))
+        assert crd is not None, f"{name} does not define {api_version} {kind}"
         assert crd.source.startswith("github.com/") and " at " in crd.source, crd
+    assert sorted(p.name for p in crds.VENDOR.glob("*-crd.yaml")) == sorted(crds.CRD_FILES.values())
 
 
 def test_rendered_custom_resources_pass(runs, lws):
