@@ -1,6 +1,8 @@
 # make synth [STACK=dev]   what `pulumi preview -s $(STACK)` would declare, under mocks -> build/$(STACK)/
 # make test                the tests (mocks, no cloud account, no Pulumi CLI)
-# make verify              every rendered object of every stack against Kubernetes schemas, API-server rules, AWS models
+# make verify              every rendered object of every stack against Kubernetes schemas, vendored CRDs, API-server
+#                          rules, chart values, AWS models (writes build/<stack>/ as make synth does); then a
+#                          report-only checkov scan of build/<stack>/kubernetes/ (checkov in .venv-checkov)
 # make verify-vllm         the rendered `vllm serve` lines through the real vLLM (CPU build, its own venv),
 #                          a rendered TP=2 server started for real with the pod's /dev/shm, and the smoke test
 # make lint                ruff (lint and format check) and import-linter's layer contracts
@@ -13,6 +15,8 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 POLICY_STAMP := policy/venv/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: install synth test lint verify verify-vllm test-vllm policy-venv clean
 
@@ -35,8 +39,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-verify: $(STAMP)
-	$(VENV)/bin/python -m verify
+verify: $(STAMP) $(CHECKOV_STAMP)
+	$(VENV)/bin/python -m verify --build-dir build
+	$(VENV)/bin/python -m verify.checkov --build-dir build
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check -q -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 verify-vllm: $(STAMP)
 	$(VENV)/bin/python -m vllm_check

@@ -10,27 +10,22 @@ one unknown field skip the whole resource.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-
-from verify import aws as aws_checks  # noqa: E402
-from verify import (  # noqa: E402
-    errors,
-    invariants,  # noqa: E402
-    plain,
-)
-from verify import kubernetes as k8s  # noqa: E402
+from verify import aws as aws_checks
+from verify import errors, invariants, plain, references
+from verify import kubernetes as k8s
+from verify.charts import HELM_RELEASE
+from verify.manifests import describe
+from verify.schemas import SUPPORTED_VERSIONS
 
 ReportViolation = Callable[..., None]
 
 
 def kubernetes_versions(config: dict | None = None) -> list[str]:
     versions = (config or {}).get("kubernetesVersions")
-    return [str(v) for v in versions] if versions else list(k8s.SUPPORTED_VERSIONS)
+    return [str(v) for v in versions] if versions else list(SUPPORTED_VERSIONS)
 
 
 def validate_kubernetes(
@@ -40,7 +35,7 @@ def validate_kubernetes(
     if not resource_type.startswith("kubernetes:"):
         return 0
     data = plain(props)
-    if resource_type != k8s.HELM_RELEASE and not (isinstance(data, dict) and "kind" in data):
+    if resource_type != HELM_RELEASE and not (isinstance(data, dict) and "kind" in data):
         return 0  # components and providers (no manifest)
     found = errors(k8s.check_resource(resource_type, data, kubernetes_versions(config)))
     for violation in found:
@@ -66,12 +61,12 @@ def validate_stack(resources: Iterable[Any], report_violation: ReportViolation) 
     manifests = [
         p
         for t, _, p in plain_resources
-        if t.startswith("kubernetes:") and t != k8s.HELM_RELEASE and isinstance(p, dict) and "kind" in p
+        if t.startswith("kubernetes:") and t != HELM_RELEASE and isinstance(p, dict) and "kind" in p
     ]
-    found = errors(k8s.check_objects(manifests) + invariants.check_all(plain_resources))
+    found = errors(references.check_objects(manifests) + invariants.check_all(plain_resources))
     urns = {
-        k8s.describe(p): getattr(r, "urn", None)
-        for r, (_, _, p) in zip(resources, plain_resources)
+        describe(p): getattr(r, "urn", None)
+        for r, (_, _, p) in zip(resources, plain_resources, strict=True)
         if isinstance(p, dict) and "kind" in p
     }
     for violation in found:

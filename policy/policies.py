@@ -39,7 +39,7 @@ KUBERNETES = ResourceValidationPolicy(
             "kubernetesVersions": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": list(adapter.k8s.SUPPORTED_VERSIONS),
+                "default": list(adapter.SUPPORTED_VERSIONS),
             },
         }
     ),
@@ -55,8 +55,8 @@ AWS = ResourceValidationPolicy(
 
 STACK = StackValidationPolicy(
     name="selectors-and-gpu-scheduling",
-    description="Services, PodDisruptionBudgets and NetworkPolicies select rendered pods; GPU pods match, tolerate and fit "
-    "a GPU node group of the stack.",
+    description="Services, PodDisruptionBudgets and NetworkPolicies select rendered pods; GPU pods match, tolerate "
+    "and fit a GPU node group of the stack.",
     validate=_stack,
     enforcement_level=EnforcementLevel.MANDATORY,
 )

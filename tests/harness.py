@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,9 @@ from components.gpu_enablement import CHART_REPO, CHART_VERSION  # noqa: E402
 from components.labels import NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
 from components.vllm_model import load_seconds  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
+from stack.kubernetes_names import quantity_value  # noqa: E402
 from stack.mockrun import Registration, Run, Secret, load_stack_config, run_program  # noqa: E402
-from verify.invariants import expression_matches  # noqa: E402
+from verify.selectors import affinity_matches, tolerates  # noqa: E402
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -161,11 +161,7 @@ def node_group_registrations(run: Run) -> dict[str, Registration]:
 
 
 def quantity_mib(quantity: str) -> float:
-    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
-    for suffix, factor in units.items():
-        if quantity.endswith(suffix):
-            return float(quantity[: -len(suffix)]) * factor
-    return float(quantity) / (1024 * 1024)
+    return float(quantity_value(quantity)) / 2**20
 
 
 def node_labels(run: Run, group: str) -> dict[str, str]:
@@ -184,30 +180,6 @@ def node_labels(run: Run, group: str) -> dict[str, str]:
 
 def required_terms(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
     return pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-
-
-def affinity_matches(pod_spec: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Terms are ORed, expressions within a term ANDed (the scheduler's semantics)."""
-    return any(
-        all(expression_matches(e, labels) for e in term["matchExpressions"]) for term in required_terms(pod_spec)
-    )
-
-
-def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
-    """Kubernetes' toleration semantics, with the EKS API's effect spelling translated."""
-    effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}[
-        taint["effect"]
-    ]
-    for toleration in tolerations:
-        if toleration.get("effect") not in (None, "", effect):
-            continue
-        operator = toleration.get("operator", "Equal")
-        if operator == "Exists":
-            if toleration.get("key") in (None, "", taint["key"]):
-                return True
-        elif toleration.get("key") == taint["key"] and toleration.get("value", "") == taint.get("value", ""):
-            return True
-    return False
 
 
 def contains_text(value: Any, needle: str) -> bool:
@@ -298,7 +270,8 @@ def _check_pod(name: str, role: str, template: dict[str, Any], model: dict[str, 
     if scheduler == "kai":
         if pod.get("schedulerName") != "kai-scheduler" or not labels.get(KAI_QUEUE):
             problems.append(
-                f"{where}: scheduler kai but schedulerName {pod.get('schedulerName')!r}, queue {labels.get(KAI_QUEUE)!r}"
+                f"{where}: scheduler kai but schedulerName {pod.get('schedulerName')!r}, queue "
+                f"{labels.get(KAI_QUEUE)!r}"
             )
     elif pod.get("schedulerName") not in (None, "default-scheduler") or KAI_QUEUE in labels:
         problems.append(f"{where}: not scheduled by the default scheduler")
@@ -648,7 +621,8 @@ def check_node_groups(run: Run) -> list[str]:
             devices = [int(i.get("deviceIndex", -1)) for i in interfaces]
             if cards != list(range(instance.efa_interfaces)) or {i.get("interfaceType") for i in interfaces} != {"efa"}:
                 problems.append(
-                    f"{name}: launch template has {len(interfaces)} EFA interfaces, {instance.name} has {instance.efa_interfaces}"
+                    f"{name}: launch template has {len(interfaces)} EFA interfaces, {instance.name} has "
+                    f"{instance.efa_interfaces}"
                 )
             elif devices != [0] + [1] * (len(devices) - 1):
                 problems.append(f"{name}: EFA device indexes {devices}: 0 on the first card, 1 on the others")

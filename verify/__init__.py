@@ -1,14 +1,23 @@
 """Checks of what the stack would send, by the rules of the tools that will judge it later.
 
-- ``verify.kubernetes``: every Kubernetes object against the official OpenAPI schemas of the
-  Kubernetes versions the stack supports (``kubernetes-validate``'s bundled schemas, strict), plus
-  the API server's own validation rules that the schema types as plain strings (operators,
-  effects, quantities, names, label syntax, ports, probes, selectors).
-- ``verify.aws``: every AWS resource input against the enums and limits of AWS's service models
-  (botocore's bundled ``eks`` and ``ec2`` models), plus EKS label/taint limits and the GPU catalog.
+One module per job:
+- ``verify.schemas``: every Kubernetes object against the official OpenAPI schemas of each supported
+  Kubernetes version (``kubernetes-validate``'s bundled schemas, strict);
+- ``verify.crds``: custom resources against their operators' CRDs, vendored and pinned in
+  ``verify/vendor/`` (LeaderWorkerSet, KAI's Queue, ...); ``validate_custom_resource(obj)``;
+- ``verify.api_rules``: the API server's rules that the schemas type as plain strings (operators,
+  effects, quantities, names, label syntax, ports, probes, selectors);
+- ``verify.kubernetes``: one object through all of the above (``check_object``/``check_resource``);
+- ``verify.charts``: Helm releases: pinned, values keys from the pinned chart's vendored values.yaml;
+- ``verify.references``: across objects: selectors that must select rendered pods, named ports;
+- ``verify.selectors``: how label selectors, node affinity and tolerations match (shared with tests);
+- ``verify.invariants``: GPU pods against the GPU node groups declared beside them;
+- ``verify.aws``: AWS resource inputs against botocore's service models, EKS limits, the GPU catalog;
+- ``verify.checkov``: report-only security scan of the rendered manifests (``make verify``);
 - ``verify.stacks``: synthesise each ``Pulumi.<stack>.yaml`` in-process (as ``make synth`` does)
   and run all of the above; ``python -m verify`` is its command line.
 
+Name and quantity syntax is ``stack.kubernetes_names`` (shared with the config and the tests).
 Every check returns a list of ``Violation`` (object, field path, message) rather than raising, so
 one run reports everything that is wrong. The policy pack in ``policy/`` calls the same functions.
 """

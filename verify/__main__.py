@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         failed = failed or stack_errors > 0
     elapsed = time.monotonic() - start
     print(
-        f"{'FAILED' if failed else 'passed'}: {total_objects} objects in {len(stacks)} stack(s), {total_errors} violation(s), {elapsed:.1f}s"
+        f"{'FAILED' if failed else 'passed'}: {total_objects} objects in {len(stacks)} stack(s), {total_errors} "
+        f"violation(s), {elapsed:.1f}s"
     )
     return 1 if failed else 0
 

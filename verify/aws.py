@@ -27,8 +27,8 @@ import functools
 import re
 from typing import Any
 
+from stack.kubernetes_names import label_value, qualified_name
 from verify import Violation, is_unknown, plain
-from verify.kubernetes import label_value, qualified_name
 
 NODE_GROUP_TYPES = ("aws:eks/nodeGroup:NodeGroup", "eks:index:ManagedNodeGroup")
 

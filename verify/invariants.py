@@ -18,9 +18,8 @@ from typing import Any
 
 from verify import Violation, is_unknown, plain
 from verify.aws import NODE_GROUP_TYPES
-from verify.kubernetes import describe, pod_templates
-
-EKS_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+from verify.manifests import describe, pod_templates
+from verify.selectors import affinity_matches, tolerates
 
 
 def node_labels(props: dict) -> dict[str, str]:
@@ -35,57 +34,6 @@ def node_labels(props: dict) -> dict[str, str]:
             labels.setdefault("nvidia.com/gpu.count", str(instance.gpus_per_node))
             labels.setdefault("nvidia.com/gpu.product", instance.gpu.product_label)
     return labels
-
-
-def expression_matches(expression: dict, labels: dict[str, str]) -> bool:
-    """Whether a node with ``labels`` satisfies one node-selector requirement, as the scheduler
-    decides it (an invalid operator or a non-integer Gt/Lt bound matches nothing)."""
-    key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
-    if operator == "In":
-        return labels.get(key) in values
-    if operator == "NotIn":
-        return labels.get(key) not in values
-    if operator == "Exists":
-        return key in labels
-    if operator == "DoesNotExist":
-        return key not in labels
-    if operator in ("Gt", "Lt") and key in labels and len(values) == 1:
-        try:
-            node, bound = int(labels[key]), int(values[0])
-        except ValueError:
-            return False
-        return node > bound if operator == "Gt" else node < bound
-    return False
-
-
-def affinity_matches(pod: dict, labels: dict[str, str]) -> bool:
-    """nodeSelector AND required node affinity (terms ORed, expressions ANDed)."""
-    if any(labels.get(k) != v for k, v in (pod.get("nodeSelector") or {}).items()):
-        return False
-    required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution"
-    )
-    if not required:
-        return True
-    return any(
-        all(expression_matches(e, labels) for e in term.get("matchExpressions") or [])
-        for term in required.get("nodeSelectorTerms") or []
-    )
-
-
-def tolerates(tolerations: list[dict], taint: dict) -> bool:
-    effect = EKS_EFFECTS.get(taint.get("effect"), taint.get("effect"))
-    for toleration in tolerations or []:
-        if toleration.get("effect") not in (None, "", effect):
-            continue
-        if toleration.get("operator", "Equal") == "Exists":
-            if toleration.get("key") in (None, "", taint.get("key")):
-                return True
-        elif toleration.get("key") == taint.get("key") and (toleration.get("value") or "") == (
-            taint.get("value") or ""
-        ):
-            return True
-    return False
 
 
 def check_scheduling(resources: Iterable[tuple[str, str, dict]]) -> list[Violation]:
@@ -114,7 +62,7 @@ def check_scheduling(resources: Iterable[tuple[str, str, dict]]) -> list[Violati
                     try:
                         gpus += int(str(value))
                     except ValueError:
-                        pass  # verify.kubernetes reports the bad quantity
+                        pass  # verify.api_rules reports the bad quantity
             if not gpus:
                 continue
             matching = [(n, p) for n, p in groups if affinity_matches(pod, node_labels(p))]

@@ -3,7 +3,7 @@
 ``verify_stack("dev")`` runs ``stack.synth.synth`` (the real ``__main__.py`` under the Pulumi
 mocks, preview mode, config of ``Pulumi.dev.yaml``) into a build directory, then checks:
 every ``kubernetes:*`` resource with ``verify.kubernetes`` against each Kubernetes version the
-stack supports, the Kubernetes objects together (selectors vs pod templates), every ``aws:*``/
+stack supports, the Kubernetes objects together (``verify.references``: selectors vs pod templates), every ``aws:*``/
 ``eks:*`` resource with ``verify.aws``, and the cross-resource invariants of ``verify.invariants``.
 """
 
@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verify import Violation, errors, invariants, plain
+from verify import Violation, errors, invariants, plain, references, schemas
 from verify import aws as aws_checks
 from verify import kubernetes as k8s
+from verify.charts import HELM_RELEASE, describe_release
+from verify.manifests import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +33,7 @@ def stack_versions(stack: str) -> list[str]:
     """The supported Kubernetes versions, plus the one the stack's cluster pins if it creates one."""
     from stack.mockrun import load_stack_config
 
-    versions = list(k8s.SUPPORTED_VERSIONS)
+    versions = list(schemas.SUPPORTED_VERSIONS)
     cluster = load_stack_config(stack).get("gpu-inference:cluster") or {}
     pinned = ((cluster.get("create") or {}) if isinstance(cluster, dict) else {}).get("version")
     if pinned and str(pinned) not in versions:
@@ -89,10 +91,10 @@ def verify_registrations(stack: str, registrations: list[Any], versions: list[st
             checked = Checked(
                 "kubernetes", registration.type, "", f"build/{stack}/kubernetes/{kubernetes_file(registration)}"
             )
-            if registration.type == k8s.HELM_RELEASE:
-                checked.name = k8s.describe_release(props)
+            if registration.type == HELM_RELEASE:
+                checked.name = describe_release(props)
             else:
-                checked.name = k8s.describe(props)
+                checked.name = describe(props)
                 manifests.append(props)
             checked.violations = k8s.check_resource(registration.type, props, versions)
             result.objects.append(checked)
@@ -110,7 +112,7 @@ def verify_registrations(stack: str, registrations: list[Any], versions: list[st
                 )
             )
             resources.append((registration.type, registration.name, props))
-    result.stack_violations = k8s.check_objects(manifests) + invariants.check_all(resources)
+    result.stack_violations = references.check_objects(manifests) + invariants.check_all(resources)
     return result
 
 
@@ -120,7 +122,7 @@ def verify_stack(stack: str, build_root: Path | None = None) -> StackResult:
     versions = stack_versions(stack)
     try:
         for version in versions:
-            k8s.schemas(version)
+            schemas.schemas(version)
     except ValueError as error:
         return StackResult(stack=stack, versions=versions, error=str(error))
     try:

@@ -49,3 +49,27 @@ def only(violations, path, *words):
     for word in words:
         assert word in text, f"{word!r} not in {text}"
     return found
+
+
+def leader_worker_set(deployment):
+    """A LeaderWorkerSet (issue 5's multi-node servers) built from the rendered Deployment's pods."""
+    template = deployment["spec"]["template"]
+    return {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "llama-3-1-405b", "namespace": "inference"},
+        "spec": {
+            "replicas": 1,
+            "startupPolicy": "LeaderCreated",
+            "leaderWorkerTemplate": {
+                "size": 2,
+                "restartPolicy": "RecreateGroupOnPodRestart",
+                "leaderTemplate": template,
+                "workerTemplate": template,
+            },
+            "rolloutStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
+            },
+        },
+    }

@@ -1,17 +1,18 @@
 """Run by the policy pack's virtualenv (tests/verify/test_verify_policy.py): the pack's real
 policies on pulumi-policy's own argument objects, props wrapped in its unknown-checking proxy.
-Prints {case: [violation messages]} as JSON."""
+Prints {case: [violation messages]} as JSON.
+
+The pack's modules (``policies``, ``adapter``) import as the Pulumi CLI imports them, with the pack's
+directory on the path (the test puts it in ``PYTHONPATH``); the project comes from the editable
+install in the pack's venv (``make policy-venv``)."""
 
 import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "policy"), str(ROOT)]
-
-from policies import AWS, KUBERNETES, STACK  # noqa: E402
-from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs  # noqa: E402
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy  # noqa: E402
+from policies import AWS, KUBERNETES, STACK
+from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 
 def options():
@@ -51,14 +52,18 @@ def main() -> None:
             for policy in (KUBERNETES, AWS):
                 args = ResourceValidationArgs(type_, unknown_checking_proxy(props), urn, name, options(), None, {})
                 policy.validate(
-                    args, lambda message, urn=None, policy=policy: messages.append(f"{policy.name}: {message}")
+                    args,
+                    lambda message, urn=None, policy=policy, messages=messages: messages.append(
+                        f"{policy.name}: {message}"
+                    ),
                 )
         policy_resources = [
             PolicyResource(type_, unknown_checking_proxy(props), urn, name, options(), None, None, [], {})
             for type_, name, urn, props in resources
         ]
         STACK.validate(
-            StackValidationArgs(policy_resources), lambda message, urn=None: messages.append(f"{STACK.name}: {message}")
+            StackValidationArgs(policy_resources),
+            lambda message, urn=None, messages=messages: messages.append(f"{STACK.name}: {message}"),
         )
         out[case] = messages
     print(json.dumps(out))

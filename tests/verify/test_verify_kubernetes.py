@@ -3,7 +3,7 @@ what would be valid. Each case starts from a real rendered manifest and breaks o
 
 import pytest
 
-from tests.verify.conftest import only, rendered
+from tests.verify.conftest import leader_worker_set, only, rendered
 from verify import errors
 from verify import kubernetes as k8s
 
@@ -107,16 +107,6 @@ def test_bad_quantity(deployment, bad):
     only(k8s.check_object(deployment), "spec.template.spec.containers[0].resources.limits['memory']", repr(bad))
 
 
-def test_quantity_grammar():
-    assert k8s.parse_quantity("4096Mi") == 4 * 2**30
-    assert k8s.parse_quantity("93000m") == 93
-    assert k8s.parse_quantity("1e3") == 1000
-    assert k8s.parse_quantity("1.5Gi") == int(1.5 * 2**30)
-    assert k8s.parse_quantity(".5") == k8s.parse_quantity("500m")
-    for bad in ("12GB", "1 Gi", "Gi", "1e", "1.2.3", "0x10", ""):
-        assert k8s.parse_quantity(bad) is None, bad
-
-
 def test_request_above_limit_and_gpu_rules(deployment):
     resources = pod(deployment)["containers"][0]["resources"]
     resources["requests"]["memory"] = "1000Gi"
@@ -192,37 +182,6 @@ def test_selector_not_matching_template(deployment):
     only(k8s.check_object(deployment), "spec.selector", "does not match the template's labels")
 
 
-def test_service_selector_matching_no_pod(runs, deployment):
-    service = rendered(runs, "dev", "Service", "llama-3-1-70b")
-    assert k8s.check_objects([deployment, service]) == []
-    service["spec"]["selector"] = {"app.kubernetes.io/instance": "llama-3-1-70B"}
-    only(
-        k8s.check_objects([deployment, service]),
-        "spec.selector",
-        "matches no pod template",
-        "namespace 'inference'",
-        "llama-3-1-70b",
-    )
-
-
-def test_service_target_port_not_declared(runs, deployment):
-    service = rendered(runs, "dev", "Service", "llama-3-1-70b")
-    service["spec"]["ports"][0]["targetPort"] = "metrics"
-    only(k8s.check_objects([deployment, service]), "spec.ports[0].targetPort", "'metrics'", "['http']")
-
-
-def test_pdb_and_network_policy_matching_no_pod(runs, deployment):
-    pdb = rendered(runs, "dev", "PodDisruptionBudget", "llama-3-1-70b")
-    netpol = rendered(runs, "dev", "NetworkPolicy", "llama-3-1-70b")
-    pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
-    netpol["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
-    violations = k8s.check_objects([deployment, pdb, netpol])
-    assert {v.object for v in violations} == {
-        "PodDisruptionBudget inference/llama-3-1-70b",
-        "NetworkPolicy inference/llama-3-1-70b",
-    }
-
-
 def test_probe_on_missing_named_port(deployment):
     pod(deployment)["containers"][0]["readinessProbe"]["httpGet"]["port"] = "metrics"
     pod(deployment)["containers"][0]["livenessProbe"]["httpGet"]["port"] = 70000
@@ -248,58 +207,8 @@ def test_duplicate_container_names_env_names_and_mounts(deployment):
     only(violations, "spec.template.spec.containers[0].volumeMounts[2].name", "'weights'", "shm")
 
 
-def test_helm_release_values(runs):
-    release = rendered_release = None
-    for registration in runs["dev"].registrations:
-        if registration.type == k8s.HELM_RELEASE:
-            from verify import plain
-
-            release = plain(registration.inputs)
-    assert release is not None and errors(k8s.check_helm_release(release)) == []
-    release["values"]["tolerationz"] = release["values"].pop("tolerations")
-    release["values"]["nfd"]["worker"]["tolerations"][0]["operator"] = "Equals"
-    release["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"
-    ][0]["matchExpressions"][0]["operatr"] = "In"
-    del release["version"]
-    violations = k8s.check_helm_release(release)
-    only(violations, "values.tolerationz", "did you mean 'tolerations'?", "Helm would ignore it")
-    only(violations, "values.nfd.worker.tolerations[0].operator", "'Equals'")
-    only(
-        violations,
-        "values.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operatr",
-        "unknown field",
-    )
-    only(violations, "version", "pinned")
-    assert rendered_release is None
-
-
-def lws(deployment):
-    """A LeaderWorkerSet (issue 5's multi-node servers) built from the rendered Deployment's pods."""
-    template = deployment["spec"]["template"]
-    return {
-        "apiVersion": "leaderworkerset.x-k8s.io/v1",
-        "kind": "LeaderWorkerSet",
-        "metadata": {"name": "llama-3-1-405b", "namespace": "inference"},
-        "spec": {
-            "replicas": 1,
-            "startupPolicy": "LeaderCreated",
-            "leaderWorkerTemplate": {
-                "size": 2,
-                "restartPolicy": "RecreateGroupOnPodRestart",
-                "leaderTemplate": template,
-                "workerTemplate": template,
-            },
-            "rolloutStrategy": {
-                "type": "RollingUpdate",
-                "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
-            },
-        },
-    }
-
-
 def test_leader_worker_set_pod_templates_are_checked_against_the_core_schema(deployment):
-    obj = lws(deployment)
+    obj = leader_worker_set(deployment)
     assert errors(k8s.check_object(obj)) == []
     obj["spec"]["leaderWorkerTemplate"]["workerTemplate"] = __import__("copy").deepcopy(
         obj["spec"]["leaderWorkerTemplate"]["workerTemplate"]
@@ -314,18 +223,6 @@ def test_leader_worker_set_pod_templates_are_checked_against_the_core_schema(dep
     )
     only(violations, "spec.leaderWorkerTemplate.workerTemplate.spec.tolerations[0].operator", "'Gte'")
     only(violations, "spec.leaderWorkerTemplate.restartPolicy", "'Always'", "RecreateGroupOnPodRestart")
-
-
-def test_service_selecting_leader_worker_set_pods(runs, deployment):
-    obj = lws(deployment)
-    service = rendered(runs, "dev", "Service", "llama-3-1-70b")
-    service["spec"]["selector"] = {
-        "leaderworkerset.sigs.k8s.io/name": "llama-3-1-405b",
-        "leaderworkerset.sigs.k8s.io/worker-index": "0",
-    }
-    assert k8s.check_objects([obj, service]) == []
-    service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/name"] = "llama-3-1-70b"
-    only(k8s.check_objects([obj, service]), "spec.selector", "matches no pod template")
 
 
 def test_unknown_custom_resource_checks_its_pod_templates(deployment):

@@ -10,6 +10,7 @@ unknown-checking proxy.
 
 import copy
 import json
+import os
 import subprocess
 from types import SimpleNamespace
 
@@ -82,9 +83,7 @@ def test_pack_rejects_pods_no_gpu_group_tolerates(runs):
 
 def test_the_pack_in_its_own_virtualenv(runs, tmp_path):
     if not POLICY_PYTHON.exists():
-        pytest.skip(
-            "policy/venv missing: python3 -m venv policy/venv && policy/venv/bin/pip install -r policy/requirements.txt"
-        )
+        pytest.skip("policy/venv missing: make policy-venv")
     cases = {}
     for stack, run in runs.items():
         cases[f"{stack}-rendered"] = [(r.type, r.name, r.urn, plain(r.inputs)) for r in run.registrations]
@@ -102,6 +101,7 @@ def test_the_pack_in_its_own_virtualenv(runs, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "policy")},
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

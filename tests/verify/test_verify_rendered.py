@@ -4,8 +4,8 @@ kubernetes-validate's own entry point; the enum inputs are actually reached."""
 import pytest
 
 from tests.verify.conftest import rendered  # noqa: F401
-from verify import errors
-from verify import kubernetes as k8s
+from verify import errors, schemas
+from verify.charts import HELM_RELEASE
 from verify.stacks import stack_names
 
 
@@ -23,7 +23,7 @@ def test_every_rendered_object_passes(results, stack):
 def test_every_stack_is_checked(results):
     assert sorted(results) == stack_names() and {"dev", "prod"} <= set(results)
     for result in results.values():
-        assert set(k8s.SUPPORTED_VERSIONS) <= set(result.versions)
+        assert set(schemas.SUPPORTED_VERSIONS) <= set(result.versions)
 
 
 def test_dev_pins_its_cluster_version(results):
@@ -70,17 +70,17 @@ def test_cached_schemas_agree_with_kubernetes_validate(runs, stack):
     manifests = [
         plain(r.inputs)
         for r in runs[stack].registrations
-        if r.type.startswith("kubernetes:") and r.custom and r.type != k8s.HELM_RELEASE
+        if r.type.startswith("kubernetes:") and r.custom and r.type != HELM_RELEASE
     ]
-    bundled = [m for m in manifests if k8s.has_bundled_schema(m["kind"], m["apiVersion"], "1.33")]
+    bundled = [m for m in manifests if schemas.has_bundled_schema(m["kind"], m["apiVersion"], "1.33")]
     for manifest in bundled:
-        assert k8s.validate_with_kubernetes_validate(manifest, "1.33") is None
-        assert k8s.check_schema(manifest, ["1.33"]) == []
+        assert schemas.validate_with_kubernetes_validate(manifest, "1.33") is None
+        assert schemas.check_schema(manifest, ["1.33"]) == []
     for manifest in manifests:
-        assert k8s.check_schema(manifest, ["1.33"]) == [] or all(
-            v.severity == "warning" for v in k8s.check_schema(manifest, ["1.33"])
+        assert schemas.check_schema(manifest, ["1.33"]) == [] or all(
+            v.severity == "warning" for v in schemas.check_schema(manifest, ["1.33"])
         )
     broken = [m for m in bundled if m["kind"] in ("Deployment", "Service")][0]
     broken["spec"]["selectorr"] = {}
-    assert k8s.validate_with_kubernetes_validate(broken, "1.33") is not None
-    assert k8s.check_schema(broken, ["1.33"])
+    assert schemas.validate_with_kubernetes_validate(broken, "1.33") is not None
+    assert schemas.check_schema(broken, ["1.33"])
