@@ -114,9 +114,15 @@ class Step:
     prefill_tokens: float = 0.0
     prefill_context_tokens: float = 0.0  # sum over prefill tokens of the tokens each attends to
     sampled_tokens: float = 0.0
+    # Expected share of a MoE layer's experts no token of the step reaches, when the step is an
+    # average over steps (steady load): averaging the tokens first would overstate the reads,
+    # since the share reached is concave in the tokens. None: derive it from the step's tokens.
+    experts_untouched: float | None = None
 
     def scaled(self, factor: float) -> Step:
-        return Step(*(value * factor for value in asdict(self).values()))
+        values = {name: value * factor for name, value in asdict(self).items() if name != "experts_untouched"}
+        untouched = None if self.experts_untouched is None else self.experts_untouched**factor
+        return Step(**values, experts_untouched=untouched)
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,9 @@ class StepCost:
         if tokens <= 0:
             return 0.0
         touched = 1.0
-        if self.moe_layers:
+        if self.moe_layers and step.experts_untouched is not None:
+            touched = 1.0 - step.experts_untouched
+        elif self.moe_layers:
             touched = 1.0 - (1.0 - self.experts_per_token / self.experts) ** tokens
         weights = self.dense_weight_bytes + self.moe_layers * self.expert_bytes_per_layer * touched
         context = step.decode_context_tokens
@@ -390,6 +398,18 @@ def _steady(cost: StepCost, shape: RequestShape, clients: int, running: int, bud
     lifetime = prefill_steps + o - 1
     rate = others / lifetime
     decoding = rate * (o - 1)
+    # Each other request is, in a given step, prefilling one chunk (share prefill_steps / lifetime),
+    # decoding one token (share (o - 1) / lifetime) or between requests; the expected share of
+    # experts left unread follows from the binomial generating function of the tokens they bring.
+    untouched_by_one = 1.0 - cost.experts_per_token / cost.experts
+    prefilling, decoding_share = prefill_steps / lifetime, (o - 1) / lifetime
+    per_other = (
+        1.0
+        - prefilling
+        - decoding_share
+        + prefilling * untouched_by_one ** (i / prefill_steps)
+        + decoding_share * untouched_by_one
+    )
 
     def step_s(decodes: float, prefill: float, prefill_context: float, sampled: float) -> float:
         return cost.seconds(
@@ -399,6 +419,7 @@ def _steady(cost: StepCost, shape: RequestShape, clients: int, running: int, bud
                 prefill_tokens=rate * i + prefill,
                 prefill_context_tokens=rate * i * (i + 1) / 2 + prefill_context,
                 sampled_tokens=decoding + rate + sampled,
+                experts_untouched=untouched_by_one ** (decodes + prefill) * max(per_other, 0.0) ** others,
             )
         )
 
