@@ -49,6 +49,7 @@ node_groups = {
             subnet_ids=cluster.subnet_ids,
             depends_on=cluster.ready,
             tags=tags,
+            cni_policy_on_node_role=cluster.cni_policy_on_node_role,
         ),
     )
     for group in placement.node_groups

@@ -1,9 +1,12 @@
 """An EKS managed node group of GPU nodes, sized from the plan.
 
 pulumi-aws resources are used directly (not pulumi-eks's ManagedNodeGroup, a remote component
-whose children tests could not see). A launch template is created only when something needs
-one: a capacity reservation or Capacity Block, or EFA network interfaces (EKS then takes the
-disk size from the launch template instead of the node group).
+whose children tests could not see). Every group gets a launch template, if only to require
+IMDSv2 with a hop limit of 1 (without one, EKS's own template lets pods reach the node role's
+credentials); the disk size then lives in the launch template, not on the node group.
+
+Placement: EFA groups get a cluster placement group made here, except where a capacity
+reservation or Capacity Block decides placement itself (``NodeGroupConfig.creates_placement_group``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import node_role
+from components.iam import node_metadata_options, node_role
 from components.labels import (
     BOTTLEROCKET_NVIDIA,
     GPU_LABEL,
@@ -52,12 +55,15 @@ def node_taints() -> list[aws.eks.NodeGroupTaintArgs]:
 def efa_network_interfaces(
     count: int, security_group_ids: pulumi.Input[Sequence[str]]
 ) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
-    """One EFA interface per network card: device index 0 on card 0 (the primary), 1 elsewhere."""
+    """One EFA interface per network card: an ``efa`` interface (EFA with ENA, the node's IP) on
+    card 0, device 0; ``efa-only`` interfaces (no IP address) on device 1 of every other card, as
+    the EC2 User Guide's EFA configuration for P5 instances (use case 1) sets them. ``efa`` on
+    every card would take one subnet IP per card, 32 per p5 node."""
     return [
         aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             device_index=0 if card == 0 else 1,
             network_card_index=card,
-            interface_type="efa",
+            interface_type="efa" if card == 0 else "efa-only",
             delete_on_termination="true",
             security_groups=security_group_ids,
         )
@@ -71,7 +77,8 @@ class GpuNodeGroupArgs:
 
     ``placement`` is the group's config with the node count the plan needs; ``cluster_name``
     and ``subnet_ids`` say where nodes join and launch; ``depends_on`` holds what must exist
-    first (the cluster). ``tags`` go on every AWS resource.
+    first (the cluster). ``tags`` go on every AWS resource. ``cni_policy_on_node_role`` gives
+    the node role ``AmazonEKS_CNI_Policy``, for adopted clusters whose aws-node uses the node role.
     """
 
     placement: NodeGroupPlacement
@@ -79,13 +86,14 @@ class GpuNodeGroupArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    cni_policy_on_node_role: bool = False
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
-    """Node role, optional launch template / placement group / EFA security group, node group."""
+    """Node role, launch template, optional placement group / EFA security group, node group."""
 
     node_group: aws.eks.NodeGroup
-    launch_template: aws.ec2.LaunchTemplate | None
+    launch_template: aws.ec2.LaunchTemplate
     placement_group: aws.ec2.PlacementGroup | None
 
     def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
@@ -96,13 +104,20 @@ class GpuNodeGroup(pulumi.ComponentResource):
         tags = {**args.tags, "gpu-inference:node-group": group.name}
         child = pulumi.ResourceOptions(parent=self)
 
-        role, attachments = node_role(name, self, tags)
-        self.launch_template = None
+        role, attachments = node_role(name, self, tags, cni_policy=args.cni_policy_on_node_role)
         self.placement_group = None
 
         launch_template_args: dict[str, Any] = {}
-        if config.efa:
+        if config.creates_placement_group:
             self.placement_group = aws.ec2.PlacementGroup(f"{name}-cluster", strategy="cluster", tags=tags, opts=child)
+            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
+                group_name=self.placement_group.name
+            )
+        elif config.existing_placement_group is not None:
+            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
+                group_name=config.existing_placement_group
+            )
+        if config.efa:
             cluster = aws.eks.get_cluster_output(
                 name=args.cluster_name, opts=pulumi.InvokeOutputOptions(parent=self, depends_on=args.depends_on)
             )
@@ -130,9 +145,6 @@ class GpuNodeGroup(pulumi.ComponentResource):
             launch_template_args["network_interfaces"] = efa_network_interfaces(
                 instance.efa_interfaces, security_groups
             )
-            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
-                group_name=self.placement_group.name
-            )
         if config.capacity_reservation_id is not None:
             launch_template_args["capacity_reservation_specification"] = (
                 aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
@@ -148,36 +160,26 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 market_type="capacity-block"
             )
 
-        node_group_args: dict[str, Any] = {}
-        if config.uses_launch_template:
-            self.launch_template = aws.ec2.LaunchTemplate(
-                f"{name}-lt",
-                description=f"GPU node group {group.name} ({instance.name})",
-                block_device_mappings=[
-                    aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                        device_name=DATA_DEVICE[config.ami_type],
-                        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                            volume_size=config.disk_size_gib,
-                            volume_type="gp3",
-                            encrypted="true",
-                            delete_on_termination="true",
-                        ),
-                    )
-                ],
-                metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                    http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
-                ),
-                update_default_version=True,
-                tags=tags,
-                opts=child,
-                **launch_template_args,
-            )
-            node_group_args["launch_template"] = aws.eks.NodeGroupLaunchTemplateArgs(
-                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
-            )
-        else:
-            node_group_args["disk_size"] = config.disk_size_gib
-
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"GPU node group {group.name} ({instance.name})",
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=DATA_DEVICE[config.ami_type],
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=config.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            metadata_options=node_metadata_options(),
+            update_default_version=True,
+            tags=tags,
+            opts=child,
+            **launch_template_args,
+        )
         self.node_group = aws.eks.NodeGroup(
             name,
             cluster_name=args.cluster_name,
@@ -192,9 +194,11 @@ class GpuNodeGroup(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels=node_labels(group),
             taints=node_taints(),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *attachments]),
-            **node_group_args,
         )
         self.register_outputs(
             {
