@@ -11,6 +11,8 @@ reservation or Capacity Block decides placement itself (``NodeGroupConfig.create
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,7 @@ import pulumi_aws as aws
 
 from components.iam import node_metadata_options, node_role
 from components.labels import (
+    AL2023_NVIDIA,
     BOTTLEROCKET_NVIDIA,
     GPU_LABEL,
     GPU_PRESENT_LABEL,
@@ -29,11 +32,29 @@ from components.labels import (
     GPU_TAINT_VALUE,
     NODE_GROUP_LABEL,
 )
-from stack.placement import NodeGroupPlacement
+from components.vllm_model import startup_seconds
+from stack.placement import ModelPlacement, NodeGroupPlacement
 
 # The volume containers and images live on: AL2023 has one root volume; Bottlerocket keeps
 # images and container storage on its second (data) volume.
 DATA_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", BOTTLEROCKET_NVIDIA: "/dev/xvdb"}
+
+
+# EKS drains one node at a time (maxUnavailable 1) and fails the update with PodEvictionFailure when
+# a pod cannot be evicted within 15 minutes (EKS User Guide, "Understand each phase of node updates").
+EKS_EVICTION_TIMEOUT_S = 15 * 60
+
+
+def eviction_blockers(group: NodeGroupPlacement, models: Sequence[ModelPlacement]) -> list[tuple[str, int]]:
+    """Models whose PodDisruptionBudget (maxUnavailable 1) would hold a drain past EKS's 15 minutes:
+    pods on more than one node, and a replacement that takes longer than that to become ready."""
+    if group.desired_nodes < 2:
+        return []
+    return [
+        (model.name, startup_seconds(model))
+        for model in models
+        if model.pods >= 2 and startup_seconds(model) > EKS_EVICTION_TIMEOUT_S
+    ]
 
 
 def node_labels(group: NodeGroupPlacement) -> dict[str, str]:
@@ -50,6 +71,47 @@ def node_labels(group: NodeGroupPlacement) -> dict[str, str]:
 def node_taints() -> list[aws.eks.NodeGroupTaintArgs]:
     """``nvidia.com/gpu=true:NoSchedule``, in the EKS API's spelling."""
     return [aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT_EKS)]
+
+
+# EFA registers (pins) host memory, which counts against RLIMIT_MEMLOCK unless the process holds
+# CAP_IPC_LOCK (the servers drop every capability). On AL2023 containers get containerd's limit:
+# the AMI's base runtime spec sets RLIMIT_NOFILE only (amazon-eks-ami nodeadm/internal/containerd/
+# base-runtime-spec.json), and libfabric then fails with "Cannot allocate memory" (-12). nodeadm
+# merges a NodeConfig's baseRuntimeSpec over that default, replacing its rlimits list, so the
+# default RLIMIT_NOFILE is restated. Bottlerocket raises the limit itself where EFA is attached.
+AL2023_DEFAULT_NOFILE = {"type": "RLIMIT_NOFILE", "soft": 65536, "hard": 1048576}
+MEMLOCK_LIMIT_BYTES = 2**53  # effectively unlimited; exact through nodeadm's float64 JSON round trip
+USER_DATA_BOUNDARY = "GPU-INFERENCE"
+
+
+def efa_node_user_data() -> str:
+    """AL2023 user data (a MIME part EKS merges with its own NodeConfig) raising the containers'
+    locked-memory limit, base64-encoded as launch templates take it."""
+    node_config = {
+        "apiVersion": "node.eks.aws/v1alpha1",
+        "kind": "NodeConfig",
+        "spec": {
+            "containerd": {
+                "baseRuntimeSpec": {
+                    "process": {
+                        "rlimits": [
+                            AL2023_DEFAULT_NOFILE,
+                            {"type": "RLIMIT_MEMLOCK", "soft": MEMLOCK_LIMIT_BYTES, "hard": MEMLOCK_LIMIT_BYTES},
+                        ]
+                    }
+                }
+            }
+        },
+    }
+    text = (
+        "MIME-Version: 1.0\n"
+        f'Content-Type: multipart/mixed; boundary="{USER_DATA_BOUNDARY}"\n\n'
+        f"--{USER_DATA_BOUNDARY}\n"
+        "Content-Type: application/node.eks.aws\n\n"
+        f"{json.dumps(node_config, sort_keys=True)}\n\n"
+        f"--{USER_DATA_BOUNDARY}--\n"
+    )
+    return base64.b64encode(text.encode()).decode()
 
 
 def efa_network_interfaces(
@@ -79,6 +141,7 @@ class GpuNodeGroupArgs:
     and ``subnet_ids`` say where nodes join and launch; ``depends_on`` holds what must exist
     first (the cluster). ``tags`` go on every AWS resource. ``cni_policy_on_node_role`` gives
     the node role ``AmazonEKS_CNI_Policy``, for adopted clusters whose aws-node uses the node role.
+    ``models`` are the models placed on the group (for the update warning).
     """
 
     placement: NodeGroupPlacement
@@ -87,6 +150,7 @@ class GpuNodeGroupArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     cni_policy_on_node_role: bool = False
+    models: list[ModelPlacement] = field(default_factory=list)
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
@@ -145,6 +209,8 @@ class GpuNodeGroup(pulumi.ComponentResource):
             launch_template_args["network_interfaces"] = efa_network_interfaces(
                 instance.efa_interfaces, security_groups
             )
+            if config.ami_type == AL2023_NVIDIA:
+                launch_template_args["user_data"] = efa_node_user_data()
         if config.capacity_reservation_id is not None:
             launch_template_args["capacity_reservation_specification"] = (
                 aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
@@ -191,7 +257,13 @@ class GpuNodeGroup(pulumi.ComponentResource):
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 desired_size=group.desired_nodes, min_size=config.min_nodes, max_size=config.max_nodes
             ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            # Reserved capacity has no room for EKS's default surge (new nodes first): MINIMAL replaces
+            # old nodes before launching new ones (EKS API, NodegroupUpdateConfig.updateStrategy).
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(
+                max_unavailable=1,
+                update_strategy="MINIMAL" if config.capacity_reservation_id is not None else None,
+            ),
+            force_update_version=config.force_update_version,
             labels=node_labels(group),
             taints=node_taints(),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
@@ -200,6 +272,18 @@ class GpuNodeGroup(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *attachments]),
         )
+        blockers = [] if config.force_update_version else eviction_blockers(group, args.models)
+        if blockers:
+            ready = ", ".join(f"{model} (~{seconds // 60} min to become ready)" for model, seconds in blockers)
+            pulumi.log.warn(
+                f"nodeGroups[{group.index}] ({group.name}): an EKS update of this group (AMI release, launch template "
+                f"change) will fail with PodEvictionFailure: EKS drains one node at a time and gives up when a pod "
+                f"cannot be evicted within 15 minutes (EKS User Guide, 'Understand each phase of node updates'), and "
+                f"the PodDisruptionBudget (maxUnavailable 1) of {ready} holds the next eviction until the replaced pod "
+                f"is ready. Set nodeGroups[{group.index}].forceUpdateVersion: true to let EKS replace nodes anyway "
+                "(fewer replicas serve during the update), or update the group in a maintenance window",
+                resource=self,
+            )
         self.register_outputs(
             {
                 "nodeGroupName": self.node_group.node_group_name,

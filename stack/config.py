@@ -256,6 +256,13 @@ class NodeGroupConfig(_Model):
     )
     ami_type: AmiType = "AL2023_x86_64_NVIDIA"
     subnet_ids: list[str] | None = None
+    force_update_version: bool = Field(
+        False,
+        description=(
+            "let EKS replace nodes whose pods a PodDisruptionBudget keeps from being evicted within 15 minutes, "
+            "instead of failing the update with PodEvictionFailure"
+        ),
+    )
 
     @field_validator("name")
     @classmethod

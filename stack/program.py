@@ -80,7 +80,7 @@ def load() -> Loaded:
             ]
         )
     placement = place(stack_config)
-    for warning in cluster_warnings(placement):
+    for warning in cluster_warnings(placement) + volume_warnings(placement):
         pulumi.log.warn(warning)
     for group in stack_config.node_groups:
         if group.efa and group.subnet_ids is None:
@@ -99,6 +99,32 @@ def load() -> Loaded:
             "so gated repositories (Llama, Gemma, ...) will fail to download"
         )
     return Loaded(placement, kubeconfig, hf_token, ngc_api_key)
+
+
+def volume_warnings(placement: Placement) -> list[str]:
+    """A model served from a claim needs the claim in the servers' namespace before its pods start;
+    the stack creates that namespace, so nothing can have put the claim there on a first deploy."""
+    namespace = placement.config.cluster.namespace
+    warnings = []
+    for model in placement.models:
+        source = model.config.source
+        if getattr(source, "type", None) != "volume" or model.config.replicas == 0:
+            continue
+        path = f"models[{model.index}].source.claimName"
+        text = (
+            f"{path}: {source.claim_name!r} must exist in namespace {namespace!r} before {model.name}'s pods start, "
+            f"but this stack creates {namespace!r}: on a first pulumi up the claim cannot exist yet and the pods "
+            "stay Pending until the await times out; create the claim (and its PersistentVolume) right after the "
+            "namespace appears, or serve the model with source type huggingFace"
+        )
+        if model.pods > 1:
+            text += (
+                f"; its {model.pods} pods may land on different nodes, so the claim must be ReadOnlyMany or "
+                "ReadWriteMany (an EBS volume is ReadWriteOnce: use FSx for Lustre, EFS or Mountpoint for Amazon "
+                "S3 through their CSI drivers)"
+            )
+        warnings.append(text)
+    return warnings
 
 
 def cluster_warnings(placement: Placement) -> list[str]:
