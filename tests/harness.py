@@ -661,8 +661,11 @@ def check_node_groups(run: Run) -> list[str]:
                     f"{name}: security groups at the top level and on interfaces (AWS takes one or the other)"
                 )
             reserved = "capacityReservationSpecification" in lt or inputs["capacityType"] == "CAPACITY_BLOCK"
-            if not reserved and (
-                len(placement_groups) != 1 or placement_groups[0].plain_inputs.get("strategy") != "cluster"
+            named = not placement_groups and (lt.get("placement") or {}).get("groupName")
+            if (
+                not reserved
+                and not named
+                and (len(placement_groups) != 1 or placement_groups[0].plain_inputs.get("strategy") != "cluster")
             ):
                 problems.append(f"{name}: EFA group without a cluster placement group")
             elif placement_groups and "groupName" not in (lt.get("placement") or {}):

@@ -10,6 +10,7 @@ from tests.harness import (
     LAUNCH_TEMPLATE,
     PLACEMENT_GROUP,
     ROLE,
+    check_invariants,
     node_group_registrations,
     run_bad_config,
     run_config,
@@ -146,6 +147,16 @@ def test_a_reservation_launches_into_the_placement_group_it_was_created_in(previ
     run = run_config(config, preview=preview)
     assert not _children(run, "h100-reserved", PLACEMENT_GROUP)
     assert _launch_template(run, "h100-reserved")["placement"] == {"groupName": "p5-reserved-cpg"}
+
+
+@pytest.mark.parametrize("preview", MODES)
+def test_an_efa_group_may_launch_into_an_existing_placement_group(preview):
+    config = stack_config("multinode")
+    _group(config, "h100-efa")["placementGroup"] = "shared-p5-cpg"
+    run = run_config(config, preview=preview)
+    assert not _children(run, "h100-efa", PLACEMENT_GROUP)
+    assert _launch_template(run, "h100-efa")["placement"] == {"groupName": "shared-p5-cpg"}
+    assert check_invariants(run) == []
 
 
 @pytest.mark.parametrize("preview", MODES)
