@@ -49,6 +49,8 @@ node_groups = {
             subnet_ids=cluster.subnet_ids,
             depends_on=cluster.ready,
             tags=tags,
+            cni_policy_on_node_role=cluster.cni_policy_on_node_role,
+            models=[m for m in placement.models if m.node_group == group.name],
         ),
     )
     for group in placement.node_groups

@@ -25,17 +25,29 @@ from components.helm import pinned_release
 from components.labels import NODE_GROUP_LABEL, gpu_toleration
 from stack.config import KAI_PARENT_QUEUE
 
+# Chart versions and the image versions they run, named apart: they differ (EFA chart v0.5.20 runs
+# plugin v0.5.13). Where the chart lets values set the tag, the release sets it to the image version
+# below, so what runs is what is written here.
 LWS_CHART = "oci://registry.k8s.io/lws/charts/lws"
-LWS_CHART_VERSION = "0.8.0"  # the release the LWS installation guide pins (app v0.8.0)
+LWS_CHART_VERSION = "0.8.0"  # the release the LWS installation guide pins
+# registry.k8s.io/lws/lws: LWS v0.8.0 hack/push-chart.sh sets image.manager.tag to the release tag when it
+# packages the chart (charts/lws/values.yaml in git says "main").
+LWS_IMAGE_VERSION = "v0.8.0"
 LWS_NAMESPACE = "lws-system"
 
 EFA_CHART = "aws-efa-k8s-device-plugin"
 EFA_CHART_VERSION = "v0.5.20"  # eks-charts; the chart's versions carry the "v"
+# aws/eks-charts stable/aws-efa-k8s-device-plugin/values.yaml image.tag at chart v0.5.20 (commit de5fdc1,
+# appVersion v0.5.13).
+EFA_IMAGE_VERSION = "v0.5.13"
 EFA_CHART_REPO = "https://aws.github.io/eks-charts"
 EFA_NAMESPACE = "kube-system"
 
 KAI_CHART = "oci://ghcr.io/nvidia/kai-scheduler/kai-scheduler"
 KAI_CHART_VERSION = "v0.9.3"
+# ghcr.io/nvidia/kai-scheduler/*: KAI v0.9.3's templates tag every image with .Chart.Version (no value
+# overrides it), so the image version follows the chart's.
+KAI_IMAGE_VERSION = KAI_CHART_VERSION
 KAI_NAMESPACE = "kai-scheduler"
 KAI_QUEUE_API_VERSION = "scheduling.run.ai/v2"
 
@@ -61,14 +73,16 @@ class LeaderWorkerSetController(pulumi.ComponentResource):
             version=LWS_CHART_VERSION,
             namespace=LWS_NAMESPACE,
             create_namespace=True,
+            values={"image": {"manager": {"tag": LWS_IMAGE_VERSION}}},
         )
-        self.register_outputs({"chartVersion": LWS_CHART_VERSION})
+        self.register_outputs({"chartVersion": LWS_CHART_VERSION, "imageVersion": LWS_IMAGE_VERSION})
 
 
 def efa_chart_values(node_groups: Sequence[str]) -> dict[str, Any]:
-    """The plugin on the EFA node groups only (the chart's affinity takes label keys and values),
-    tolerating the GPU taint."""
+    """The plugin image pinned, on the EFA node groups only (the chart's affinity takes label keys and
+    values), tolerating the GPU taint."""
     return {
+        "image": {"tag": EFA_IMAGE_VERSION},
         "supportedInstanceLabels": {"keys": [NODE_GROUP_LABEL], "values": sorted(node_groups)},
         "tolerations": [gpu_toleration()],
     }
@@ -96,7 +110,7 @@ class EfaEnablement(pulumi.ComponentResource):
             namespace=EFA_NAMESPACE,
             values=efa_chart_values(args.node_groups),
         )
-        self.register_outputs({"chartVersion": EFA_CHART_VERSION})
+        self.register_outputs({"chartVersion": EFA_CHART_VERSION, "imageVersion": EFA_IMAGE_VERSION})
 
 
 def queue_spec(parent: str | None) -> dict[str, Any]:
@@ -136,7 +150,7 @@ class KaiScheduler(pulumi.ComponentResource):
         children = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.release, parent])
         for queue in sorted(set(args.queues) - {KAI_PARENT_QUEUE}):
             self.queues.append(self._queue(name, queue, KAI_PARENT_QUEUE, children))
-        self.register_outputs({"chartVersion": KAI_CHART_VERSION})
+        self.register_outputs({"chartVersion": KAI_CHART_VERSION, "imageVersion": KAI_IMAGE_VERSION})
 
     @staticmethod
     def _queue(

@@ -1,4 +1,12 @@
-"""The Kubernetes cluster the servers run in: created with pulumi-eks, or adopted."""
+"""The Kubernetes cluster the servers run in: created with pulumi-eks, or adopted.
+
+On a created cluster the VPC CNI enforces NetworkPolicies: pulumi-eks passes ``enableNetworkPolicy``
+to its VPC CNI add-on only when it is set (``VpcCniAddon``, ``mergeConfigurationValues``) and the
+add-on's default is off, so it is set here. ``kube-system/aws-node`` gets the CNI policy through
+EKS Pod Identity (the agent add-on and an association made before any node joins) instead of the
+node role, which pods could otherwise reach. On an adopted cluster both are the platform's: the
+config declares them (``cluster.existing.networkPolicyEnforced``, ``awsNodeCredentials``).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +19,8 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components.iam import node_role
-from components.labels import ROLE_LABEL
+from components.iam import node_metadata_options, node_role, pod_identity_role
+from components.labels import AWS_NODE_NAMESPACE, AWS_NODE_SERVICE_ACCOUNT, CNI_POLICY_ARN, ROLE_LABEL
 from stack.config import ClusterConfig
 from stack.project import PROJECT
 
@@ -41,7 +49,8 @@ class Cluster(pulumi.ComponentResource):
 
     Exposes ``name``, ``kubeconfig`` (secret), ``subnet_ids`` (where GPU node groups launch),
     ``provider`` (a Kubernetes provider for that cluster), ``namespace`` (the servers'
-    namespace, created here) and ``ready`` (resources that must exist before workloads).
+    namespace, created here), ``ready`` (resources that must exist before nodes and workloads)
+    and ``cni_policy_on_node_role`` (whether node roles must carry the CNI policy).
     """
 
     name: pulumi.Output[str]
@@ -50,11 +59,15 @@ class Cluster(pulumi.ComponentResource):
     provider: k8s.Provider
     namespace: k8s.core.v1.Namespace
     ready: list[pulumi.Resource]
+    cni_policy_on_node_role: bool
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:Cluster", name, None, opts)
         config = args.config
         self.ready = []
+        self.cni_policy_on_node_role = (
+            config.existing is not None and config.existing.aws_node_credentials == "nodeRole"
+        )
         if config.create is not None:
             self._create(name, args)
         else:
@@ -110,6 +123,7 @@ class Cluster(pulumi.ComponentResource):
             endpoint_public_access=create.endpoint_public_access,
             endpoint_private_access=True,
             node_associate_public_ip_address=False,
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self),
             **network_args,
@@ -118,8 +132,50 @@ class Cluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.subnet_ids = pulumi.Output.from_input(subnet_ids)
 
+        # aws-node's credentials, in place before the first node (and its aws-node pod) starts.
+        agent = aws.eks.Addon(
+            f"{name}-pod-identity-agent",
+            cluster_name=create.name,
+            addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+        )
+        cni_role, cni_attachment = pod_identity_role(
+            f"{name}-aws-node", self, args.tags, CNI_POLICY_ARN, "VPC CNI (kube-system/aws-node) via EKS Pod Identity"
+        )
+        cni_association = aws.eks.PodIdentityAssociation(
+            f"{name}-aws-node",
+            cluster_name=create.name,
+            namespace=AWS_NODE_NAMESPACE,
+            service_account=AWS_NODE_SERVICE_ACCOUNT,
+            role_arn=cni_role.arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, cni_attachment]),
+        )
+
         system = create.system_node_group
         role, attachments = node_role(f"{name}-system", self, args.tags)
+        system_template = aws.ec2.LaunchTemplate(
+            f"{name}-system-lt",
+            description=f"system node group of {create.name}",
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=system.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            metadata_options=node_metadata_options(),
+            update_default_version=True,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         system_nodes = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=create.name,
@@ -128,14 +184,16 @@ class Cluster(pulumi.ComponentResource):
             ami_type="AL2023_x86_64_STANDARD",
             capacity_type="ON_DEMAND",
             instance_types=[system.instance_type],
-            disk_size=system.disk_size_gib,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=system_template.id, version=system_template.latest_version.apply(str)
+            ),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 desired_size=system.min_nodes, min_size=system.min_nodes, max_size=system.max_nodes
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={ROLE_LABEL: "system"},
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *attachments]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *attachments, agent, cni_association]),
         )
         # pulumi-eks only creates the CoreDNS add-on when it creates a default node group (it
         # would stay DEGRADED with no node to run on); here it follows the system nodes.
@@ -148,7 +206,7 @@ class Cluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, system_nodes]),
         )
-        self.ready = [cluster, system_nodes, coredns]
+        self.ready = [cluster, agent, cni_association, system_nodes, coredns]
 
     def _adopt(self, name: str, args: ClusterArgs) -> None:
         existing = args.config.existing

@@ -27,6 +27,13 @@ from components.labels import GPU_PRESENT_LABEL, NODE_GROUP_LABEL, gpu_toleratio
 
 CHART = "nvidia-device-plugin"
 CHART_VERSION = "0.19.0"  # released 2026; chart 0.19.x still ships the Equal-present NFD toleration
+# nvcr.io/nvidia/k8s-device-plugin (plugin and GFD): the chart's "fullimage" helper tags it "v" + appVersion
+# (deployments/helm/nvidia-device-plugin at v0.19.0, appVersion 0.19.0).
+DEVICE_PLUGIN_IMAGE_VERSION = "v0.19.0"
+# The node-feature-discovery chart the device-plugin chart 0.19.0 depends on (Chart.yaml), and the image
+# it runs, registry.k8s.io/nfd/node-feature-discovery (its appVersion at v0.17.3).
+NFD_CHART_VERSION = "0.17.3"
+NFD_IMAGE_VERSION = "v0.17.3"
 CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NAMESPACE = "kube-system"
 
@@ -50,15 +57,18 @@ def gpu_node_affinity(node_groups: Sequence[str]) -> dict[str, Any]:
 
 
 def chart_values(node_groups: Sequence[str]) -> dict[str, Any]:
-    """Helm values: GFD on; plugin, GFD and NFD worker on the given GPU groups, tolerating the taint."""
+    """Helm values: images pinned; GFD on; plugin, GFD and NFD worker on the given GPU groups, tolerating
+    the taint."""
     affinity = gpu_node_affinity(node_groups)
     tolerations = [{"key": "CriticalAddonsOnly", "operator": "Exists"}, gpu_toleration()]
     return {
+        "image": {"tag": DEVICE_PLUGIN_IMAGE_VERSION},
         "gfd": {"enabled": True},
         # The plugin and GFD DaemonSets share these two values.
         "affinity": affinity,
         "tolerations": tolerations,
         "nfd": {
+            "image": {"tag": NFD_IMAGE_VERSION},
             "worker": {"tolerations": [gpu_toleration()], "affinity": affinity},
         },
     }
@@ -94,4 +104,11 @@ class GpuEnablement(pulumi.ComponentResource):
             namespace=NAMESPACE,
             values=chart_values(args.node_groups),
         )
-        self.register_outputs({"chartVersion": CHART_VERSION})
+        self.register_outputs(
+            {
+                "chartVersion": CHART_VERSION,
+                "imageVersion": DEVICE_PLUGIN_IMAGE_VERSION,
+                "nfdChartVersion": NFD_CHART_VERSION,
+                "nfdImageVersion": NFD_IMAGE_VERSION,
+            }
+        )

@@ -1,13 +1,18 @@
 """An EKS managed node group of GPU nodes, sized from the plan.
 
 pulumi-aws resources are used directly (not pulumi-eks's ManagedNodeGroup, a remote component
-whose children tests could not see). A launch template is created only when something needs
-one: a capacity reservation or Capacity Block, or EFA network interfaces (EKS then takes the
-disk size from the launch template instead of the node group).
+whose children tests could not see). Every group gets a launch template, if only to require
+IMDSv2 with a hop limit of 1 (without one, EKS's own template lets pods reach the node role's
+credentials); the disk size then lives in the launch template, not on the node group.
+
+Placement: EFA groups get a cluster placement group made here, except where a capacity
+reservation or Capacity Block decides placement itself (``NodeGroupConfig.creates_placement_group``).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +20,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import node_role
+from components.iam import node_metadata_options, node_role
 from components.labels import (
+    AL2023_NVIDIA,
     BOTTLEROCKET_NVIDIA,
     GPU_LABEL,
     GPU_PRESENT_LABEL,
@@ -26,11 +32,29 @@ from components.labels import (
     GPU_TAINT_VALUE,
     NODE_GROUP_LABEL,
 )
-from stack.placement import NodeGroupPlacement
+from components.vllm_model import startup_seconds
+from stack.placement import ModelPlacement, NodeGroupPlacement
 
 # The volume containers and images live on: AL2023 has one root volume; Bottlerocket keeps
 # images and container storage on its second (data) volume.
 DATA_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", BOTTLEROCKET_NVIDIA: "/dev/xvdb"}
+
+
+# EKS drains one node at a time (maxUnavailable 1) and fails the update with PodEvictionFailure when
+# a pod cannot be evicted within 15 minutes (EKS User Guide, "Understand each phase of node updates").
+EKS_EVICTION_TIMEOUT_S = 15 * 60
+
+
+def eviction_blockers(group: NodeGroupPlacement, models: Sequence[ModelPlacement]) -> list[tuple[str, int]]:
+    """Models whose PodDisruptionBudget (maxUnavailable 1) would hold a drain past EKS's 15 minutes:
+    pods on more than one node, and a replacement that takes longer than that to become ready."""
+    if group.desired_nodes < 2:
+        return []
+    return [
+        (model.name, startup_seconds(model))
+        for model in models
+        if model.pods >= 2 and startup_seconds(model) > EKS_EVICTION_TIMEOUT_S
+    ]
 
 
 def node_labels(group: NodeGroupPlacement) -> dict[str, str]:
@@ -49,15 +73,59 @@ def node_taints() -> list[aws.eks.NodeGroupTaintArgs]:
     return [aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT_EKS)]
 
 
+# EFA registers (pins) host memory, which counts against RLIMIT_MEMLOCK unless the process holds
+# CAP_IPC_LOCK (the servers drop every capability). On AL2023 containers get containerd's limit:
+# the AMI's base runtime spec sets RLIMIT_NOFILE only (amazon-eks-ami nodeadm/internal/containerd/
+# base-runtime-spec.json), and libfabric then fails with "Cannot allocate memory" (-12). nodeadm
+# merges a NodeConfig's baseRuntimeSpec over that default, replacing its rlimits list, so the
+# default RLIMIT_NOFILE is restated. Bottlerocket raises the limit itself where EFA is attached.
+AL2023_DEFAULT_NOFILE = {"type": "RLIMIT_NOFILE", "soft": 65536, "hard": 1048576}
+MEMLOCK_LIMIT_BYTES = 2**53  # effectively unlimited; exact through nodeadm's float64 JSON round trip
+USER_DATA_BOUNDARY = "GPU-INFERENCE"
+
+
+def efa_node_user_data() -> str:
+    """AL2023 user data (a MIME part EKS merges with its own NodeConfig) raising the containers'
+    locked-memory limit, base64-encoded as launch templates take it."""
+    node_config = {
+        "apiVersion": "node.eks.aws/v1alpha1",
+        "kind": "NodeConfig",
+        "spec": {
+            "containerd": {
+                "baseRuntimeSpec": {
+                    "process": {
+                        "rlimits": [
+                            AL2023_DEFAULT_NOFILE,
+                            {"type": "RLIMIT_MEMLOCK", "soft": MEMLOCK_LIMIT_BYTES, "hard": MEMLOCK_LIMIT_BYTES},
+                        ]
+                    }
+                }
+            }
+        },
+    }
+    text = (
+        "MIME-Version: 1.0\n"
+        f'Content-Type: multipart/mixed; boundary="{USER_DATA_BOUNDARY}"\n\n'
+        f"--{USER_DATA_BOUNDARY}\n"
+        "Content-Type: application/node.eks.aws\n\n"
+        f"{json.dumps(node_config, sort_keys=True)}\n\n"
+        f"--{USER_DATA_BOUNDARY}--\n"
+    )
+    return base64.b64encode(text.encode()).decode()
+
+
 def efa_network_interfaces(
     count: int, security_group_ids: pulumi.Input[Sequence[str]]
 ) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgs]:
-    """One EFA interface per network card: device index 0 on card 0 (the primary), 1 elsewhere."""
+    """One EFA interface per network card: an ``efa`` interface (EFA with ENA, the node's IP) on
+    card 0, device 0; ``efa-only`` interfaces (no IP address) on device 1 of every other card, as
+    the EC2 User Guide's EFA configuration for P5 instances (use case 1) sets them. ``efa`` on
+    every card would take one subnet IP per card, 32 per p5 node."""
     return [
         aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             device_index=0 if card == 0 else 1,
             network_card_index=card,
-            interface_type="efa",
+            interface_type="efa" if card == 0 else "efa-only",
             delete_on_termination="true",
             security_groups=security_group_ids,
         )
@@ -71,7 +139,9 @@ class GpuNodeGroupArgs:
 
     ``placement`` is the group's config with the node count the plan needs; ``cluster_name``
     and ``subnet_ids`` say where nodes join and launch; ``depends_on`` holds what must exist
-    first (the cluster). ``tags`` go on every AWS resource.
+    first (the cluster). ``tags`` go on every AWS resource. ``cni_policy_on_node_role`` gives
+    the node role ``AmazonEKS_CNI_Policy``, for adopted clusters whose aws-node uses the node role.
+    ``models`` are the models placed on the group (for the update warning).
     """
 
     placement: NodeGroupPlacement
@@ -79,13 +149,15 @@ class GpuNodeGroupArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    cni_policy_on_node_role: bool = False
+    models: list[ModelPlacement] = field(default_factory=list)
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
-    """Node role, optional launch template / placement group / EFA security group, node group."""
+    """Node role, launch template, optional placement group / EFA security group, node group."""
 
     node_group: aws.eks.NodeGroup
-    launch_template: aws.ec2.LaunchTemplate | None
+    launch_template: aws.ec2.LaunchTemplate
     placement_group: aws.ec2.PlacementGroup | None
 
     def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
@@ -96,13 +168,20 @@ class GpuNodeGroup(pulumi.ComponentResource):
         tags = {**args.tags, "gpu-inference:node-group": group.name}
         child = pulumi.ResourceOptions(parent=self)
 
-        role, attachments = node_role(name, self, tags)
-        self.launch_template = None
+        role, attachments = node_role(name, self, tags, cni_policy=args.cni_policy_on_node_role)
         self.placement_group = None
 
         launch_template_args: dict[str, Any] = {}
-        if config.efa:
+        if config.creates_placement_group:
             self.placement_group = aws.ec2.PlacementGroup(f"{name}-cluster", strategy="cluster", tags=tags, opts=child)
+            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
+                group_name=self.placement_group.name
+            )
+        elif config.existing_placement_group is not None:
+            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
+                group_name=config.existing_placement_group
+            )
+        if config.efa:
             cluster = aws.eks.get_cluster_output(
                 name=args.cluster_name, opts=pulumi.InvokeOutputOptions(parent=self, depends_on=args.depends_on)
             )
@@ -130,9 +209,8 @@ class GpuNodeGroup(pulumi.ComponentResource):
             launch_template_args["network_interfaces"] = efa_network_interfaces(
                 instance.efa_interfaces, security_groups
             )
-            launch_template_args["placement"] = aws.ec2.LaunchTemplatePlacementArgs(
-                group_name=self.placement_group.name
-            )
+            if config.ami_type == AL2023_NVIDIA:
+                launch_template_args["user_data"] = efa_node_user_data()
         if config.capacity_reservation_id is not None:
             launch_template_args["capacity_reservation_specification"] = (
                 aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
@@ -148,36 +226,26 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 market_type="capacity-block"
             )
 
-        node_group_args: dict[str, Any] = {}
-        if config.uses_launch_template:
-            self.launch_template = aws.ec2.LaunchTemplate(
-                f"{name}-lt",
-                description=f"GPU node group {group.name} ({instance.name})",
-                block_device_mappings=[
-                    aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                        device_name=DATA_DEVICE[config.ami_type],
-                        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                            volume_size=config.disk_size_gib,
-                            volume_type="gp3",
-                            encrypted="true",
-                            delete_on_termination="true",
-                        ),
-                    )
-                ],
-                metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                    http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
-                ),
-                update_default_version=True,
-                tags=tags,
-                opts=child,
-                **launch_template_args,
-            )
-            node_group_args["launch_template"] = aws.eks.NodeGroupLaunchTemplateArgs(
-                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
-            )
-        else:
-            node_group_args["disk_size"] = config.disk_size_gib
-
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"GPU node group {group.name} ({instance.name})",
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=DATA_DEVICE[config.ami_type],
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=config.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            metadata_options=node_metadata_options(),
+            update_default_version=True,
+            tags=tags,
+            opts=child,
+            **launch_template_args,
+        )
         self.node_group = aws.eks.NodeGroup(
             name,
             cluster_name=args.cluster_name,
@@ -189,13 +257,33 @@ class GpuNodeGroup(pulumi.ComponentResource):
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 desired_size=group.desired_nodes, min_size=config.min_nodes, max_size=config.max_nodes
             ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            # Reserved capacity has no room for EKS's default surge (new nodes first): MINIMAL replaces
+            # old nodes before launching new ones (EKS API, NodegroupUpdateConfig.updateStrategy).
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(
+                max_unavailable=1,
+                update_strategy="MINIMAL" if config.capacity_reservation_id is not None else None,
+            ),
+            force_update_version=config.force_update_version,
             labels=node_labels(group),
             taints=node_taints(),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *attachments]),
-            **node_group_args,
         )
+        blockers = [] if config.force_update_version else eviction_blockers(group, args.models)
+        if blockers:
+            ready = ", ".join(f"{model} (~{seconds // 60} min to become ready)" for model, seconds in blockers)
+            pulumi.log.warn(
+                f"nodeGroups[{group.index}] ({group.name}): an EKS update of this group (AMI release, launch template "
+                f"change) will fail with PodEvictionFailure: EKS drains one node at a time and gives up when a pod "
+                f"cannot be evicted within 15 minutes (EKS User Guide, 'Understand each phase of node updates'), and "
+                f"the PodDisruptionBudget (maxUnavailable 1) of {ready} holds the next eviction until the replaced pod "
+                f"is ready. Set nodeGroups[{group.index}].forceUpdateVersion: true to let EKS replace nodes anyway "
+                "(fewer replicas serve during the update), or update the group in a maintenance window",
+                resource=self,
+            )
         self.register_outputs(
             {
                 "nodeGroupName": self.node_group.node_group_name,

@@ -31,12 +31,23 @@ BOTTLEROCKET_NVIDIA = "BOTTLEROCKET_x86_64_NVIDIA"
 # Kubernetes node selector operators (anything else is rejected by the API server).
 NODE_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
 
-# Node IAM policies every EKS worker node needs.
+# Node IAM policies every EKS worker node gets: join the cluster, pull images, and be reachable by
+# SSM Session Manager for debugging (no SSH key, no open port).
 NODE_POLICY_ARNS = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 )
+# What the VPC CNI (kube-system/aws-node) needs to manage network interfaces. It belongs to aws-node's
+# own service account (Pod Identity); on the node role only where an adopted cluster says so.
+CNI_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+AWS_NODE_NAMESPACE = "kube-system"
+AWS_NODE_SERVICE_ACCOUNT = "aws-node"
+
+# Instance metadata: IMDSv2 only, and a PUT response hop limit of 1 so that the token request of a
+# pod on the pod network (one hop further than the node) never returns: pods cannot read the node
+# role's credentials. Host-network pods (aws-node, the Pod Identity agent) are not an extra hop.
+IMDS_HOP_LIMIT = 1
 
 
 def gpu_toleration() -> dict:

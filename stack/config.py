@@ -28,6 +28,9 @@ from stack.project import PROJECT
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DEFAULT_NAMESPACE = "inference"
 
+PLACEMENT_GROUP_CREATE = "create"
+PLACEMENT_GROUP_NONE = "none"
+
 AmiType = Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"]
 CapacityType = Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"]
 
@@ -120,13 +123,24 @@ class ClusterStackOutputs(_Model):
 
 
 class ExistingCluster(_Model):
-    """Adopt a cluster: from the ``gpu-inference:kubeconfig`` secret, or from a cluster stack."""
+    """Adopt a cluster: from the ``gpu-inference:kubeconfig`` secret, or from a cluster stack.
+
+    What the stack cannot see on an adopted cluster is declared here and exported in the
+    ``clusterAssumptions`` output: whether NetworkPolicies are enforced (the VPC CNI enforces them
+    only with ``enableNetworkPolicy``, off by default), and where ``kube-system/aws-node`` (the VPC
+    CNI) gets its AWS credentials: from the node role (``nodeRole``: the GPU node roles then carry
+    ``AmazonEKS_CNI_Policy``) or from its own service account through Pod Identity or IRSA, set up
+    by the platform (``serviceAccount``: the GPU node roles do not carry it, and nodes stay
+    NotReady if the platform did not).
+    """
 
     source: Literal["kubeconfig", "stackReference"]
     cluster_name: str | None = None
     subnet_ids: list[str] | None = None
     stack: str | None = None
     outputs: ClusterStackOutputs = ClusterStackOutputs()
+    network_policy_enforced: bool | None = None
+    aws_node_credentials: Literal["nodeRole", "serviceAccount"] = "nodeRole"
 
     @model_validator(mode="after")
     def _source(self) -> ExistingCluster:
@@ -232,8 +246,23 @@ class NodeGroupConfig(_Model):
     max_nodes: int = Field(ge=1)
     disk_size_gib: int = Field(500, ge=50, le=16384)
     efa: bool = False
+    placement_group: str | None = Field(
+        None,
+        description=(
+            "create (a cluster placement group made by the stack), none, or the name of an existing cluster "
+            "placement group (the one a capacity reservation was created in); default: create for efa groups "
+            "without a reservation, none otherwise"
+        ),
+    )
     ami_type: AmiType = "AL2023_x86_64_NVIDIA"
     subnet_ids: list[str] | None = None
+    force_update_version: bool = Field(
+        False,
+        description=(
+            "let EKS replace nodes whose pods a PodDisruptionBudget keeps from being evicted within 15 minutes, "
+            "instead of failing the update with PodEvictionFailure"
+        ),
+    )
 
     @field_validator("name")
     @classmethod
@@ -267,6 +296,16 @@ class NodeGroupConfig(_Model):
             raise ValueError(f"{value!r} is not a capacity reservation id (cr- followed by 8 to 17 hex digits)")
         return value
 
+    @field_validator("placement_group")
+    @classmethod
+    def _placement_group(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[\x20-\x7e]{1,255}$", value):
+            raise ValueError(
+                f"{value!r} is not a placement group: give create, none, or an existing group's name "
+                "(1 to 255 ASCII characters)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _rules(self) -> NodeGroupConfig:
         if (self.gpu is None) == (self.instance_type is None):
@@ -281,6 +320,27 @@ class NodeGroupConfig(_Model):
             raise ValueError(
                 f"efa: true needs an EFA-capable instance type; {self.instance.name} has no EFA interface "
                 f"(EFA-capable: {', '.join(n for n, it in INSTANCES.items() if it.efa_interfaces)})"
+            )
+        if self.placement_group == PLACEMENT_GROUP_CREATE and self.capacity_type == "CAPACITY_BLOCK":
+            raise ValueError(
+                "placementGroup create cannot be used with capacityType CAPACITY_BLOCK: a Capacity Block's "
+                "instances are already co-located and launches into a placement group fail (AWS ParallelCluster "
+                "refuses the combination, aws-parallelcluster#6311); leave placementGroup out or set none"
+            )
+        if self.capacity_type == "CAPACITY_BLOCK" and self.existing_placement_group is not None:
+            raise ValueError(
+                f"placementGroup {self.placement_group!r} cannot be used with capacityType CAPACITY_BLOCK: a Capacity "
+                "Block's instances are already co-located and launches into a placement group fail (AWS "
+                "ParallelCluster refuses the combination, aws-parallelcluster#6311); leave placementGroup out or set "
+                "none"
+            )
+        if self.placement_group == PLACEMENT_GROUP_CREATE and self.capacity_reservation_id is not None:
+            raise ValueError(
+                f"placementGroup create cannot be used with capacityReservationId {self.capacity_reservation_id}: "
+                "EC2 cannot move an existing Capacity Reservation into a placement group (EC2 User Guide, "
+                "'Capacity Reservations in cluster placement groups', Limitations), so instances targeting it "
+                "fail to launch in a new group; set none (a reservation created in a cluster placement group "
+                "launches there by itself) or the name of the group the reservation was created in"
             )
         if self.efa and self.subnet_ids is not None and len(self.subnet_ids) != 1:
             raise ValueError(
@@ -298,8 +358,19 @@ class NodeGroupConfig(_Model):
         return cheapest_instance_for(self.gpu)
 
     @property
-    def uses_launch_template(self) -> bool:
-        return self.efa or self.capacity_reservation_id is not None
+    def creates_placement_group(self) -> bool:
+        """Whether the stack creates a cluster placement group for the group: by default only for EFA
+        groups without a reservation or Capacity Block (those decide placement themselves)."""
+        if self.placement_group is None:
+            return self.efa and self.capacity_reservation_id is None
+        return self.placement_group == PLACEMENT_GROUP_CREATE
+
+    @property
+    def existing_placement_group(self) -> str | None:
+        """The name of an existing placement group the nodes launch into, if one is named."""
+        if self.placement_group in (None, PLACEMENT_GROUP_CREATE, PLACEMENT_GROUP_NONE):
+            return None
+        return self.placement_group
 
 
 # --- models ------------------------------------------------------------------------------------

@@ -12,6 +12,11 @@ Exported keys (all plain values except ``kubeconfig``):
 - ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes, efa}}``.
 - ``kubeconfig``: the cluster's kubeconfig, as a secret.
 - ``plan``: the sizing plan of every model and node group, as a plain dict.
+- ``clusterAssumptions``: ``{networkPolicyEnforced, networkPolicyEnforcedBy, awsNodeCredentials}``:
+  whether the models' NetworkPolicies are enforced (``true`` on clusters the stack creates, where it
+  turns on the VPC CNI's enforcement; on adopted clusters what ``cluster.existing.networkPolicyEnforced``
+  declares, ``null`` when undeclared) and where ``kube-system/aws-node`` gets AWS credentials
+  (``podIdentity`` made by the stack, or the adopted cluster's ``nodeRole`` / ``serviceAccount``).
 
 ``read_stack_outputs`` reads them back into the pydantic models below, for consumers.
 """
@@ -110,6 +115,24 @@ def node_group_info(group: NodeGroupPlacement) -> NodeGroupInfo:
     )
 
 
+def cluster_assumptions(placement: Placement) -> dict[str, Any]:
+    existing = placement.config.cluster.existing
+    if existing is None:
+        return {
+            "networkPolicyEnforced": True,
+            "networkPolicyEnforcedBy": "VPC CNI enableNetworkPolicy, set by this stack",
+            "awsNodeCredentials": "podIdentity",
+        }
+    declared = existing.network_policy_enforced
+    return {
+        "networkPolicyEnforced": declared,
+        "networkPolicyEnforcedBy": "not declared"
+        if declared is None
+        else "declared by cluster.existing.networkPolicyEnforced",
+        "awsNodeCredentials": existing.aws_node_credentials,
+    }
+
+
 def plain_outputs(placement: Placement) -> dict[str, Any]:
     """Every output except ``clusterName`` and ``kubeconfig``, as plain JSON-able values."""
     namespace = placement.config.cluster.namespace
@@ -119,6 +142,7 @@ def plain_outputs(placement: Placement) -> dict[str, Any]:
         "models": {m.name: model_endpoint(m, namespace).model_dump(by_alias=True) for m in placement.models},
         "nodeGroups": {g.name: node_group_info(g).model_dump(by_alias=True) for g in placement.node_groups},
         "plan": placement.to_dict(),
+        "clusterAssumptions": cluster_assumptions(placement),
     }
 
 
@@ -147,6 +171,6 @@ def read_stack_outputs(
     """
     ref = pulumi.StackReference(stack_name, opts=opts)
     outputs = pulumi.Output.all(*(ref.get_output(key) for key in OUTPUT_KEYS)).apply(
-        lambda values: parse_outputs(dict(zip(OUTPUT_KEYS, values)))
+        lambda values: parse_outputs(dict(zip(OUTPUT_KEYS, values, strict=True)))
     )
     return ref, outputs

@@ -343,8 +343,8 @@ def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: Sta
         problems.append(
             f"{path} ({model.name}): {layout}, so its pipeline stages talk across nodes, but node group "
             f"{group.name!r} has efa: false and NCCL would crawl over TCP; set nodeGroups[{group_index}].efa: true "
-            f"(a cluster placement group and {group.instance.efa_interfaces} EFA interfaces per node), or serve it from "
-            "larger GPUs (fewer nodes)"
+            f"({group.instance.efa_interfaces} EFA interfaces per node, in a cluster placement group), or serve it "
+            "from larger GPUs (fewer nodes)"
         )
     if model.config.image is None:
         problems.append(

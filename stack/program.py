@@ -16,8 +16,8 @@ from pulumi.runtime import config as runtime_config
 
 from stack.config import ConfigError, HuggingFaceSource, parse_config
 from stack.placement import Placement, place
-
 from stack.project import PROJECT
+
 OBJECT_KEYS = ("cluster", "nodeGroups", "models")
 SECRET_KEYS = ("kubeconfig", "hfToken", "ngcApiKey")
 
@@ -41,9 +41,8 @@ def read_raw_config() -> dict[str, Any]:
     problems = []
     unknown = sorted(_project_keys() - set(OBJECT_KEYS) - set(SECRET_KEYS))
     for key in unknown:
-        problems.append(
-            f"{PROJECT}:{key}: unknown key; valid keys are {', '.join(f'{PROJECT}:{k}' for k in OBJECT_KEYS + SECRET_KEYS)}"
-        )
+        valid = ", ".join(f"{PROJECT}:{k}" for k in OBJECT_KEYS + SECRET_KEYS)
+        problems.append(f"{PROJECT}:{key}: unknown key; valid keys are {valid}")
     config = pulumi.Config(PROJECT)
     raw: dict[str, Any] = {}
     for key in OBJECT_KEYS:
@@ -76,11 +75,13 @@ def load() -> Loaded:
     if nim_models and ngc_api_key is None:
         raise ConfigError(
             [
-                f"{PROJECT}:ngcApiKey: required by engine nim ({', '.join(nim_models)}): NIM pulls its image from nvcr.io "
-                "and its model from NGC with it (pulumi config set --secret ngcApiKey nvapi-...)"
+                f"{PROJECT}:ngcApiKey: required by engine nim ({', '.join(nim_models)}): NIM pulls its image from "
+                "nvcr.io and its model from NGC with it (pulumi config set --secret ngcApiKey nvapi-...)"
             ]
         )
     placement = place(stack_config)
+    for warning in cluster_warnings(placement) + volume_warnings(placement):
+        pulumi.log.warn(warning)
     for group in stack_config.node_groups:
         if group.efa and group.subnet_ids is None:
             pulumi.log.warn(
@@ -98,3 +99,50 @@ def load() -> Loaded:
             "so gated repositories (Llama, Gemma, ...) will fail to download"
         )
     return Loaded(placement, kubeconfig, hf_token, ngc_api_key)
+
+
+def volume_warnings(placement: Placement) -> list[str]:
+    """A model served from a claim needs the claim in the servers' namespace before its pods start;
+    the stack creates that namespace, so nothing can have put the claim there on a first deploy."""
+    namespace = placement.config.cluster.namespace
+    warnings = []
+    for model in placement.models:
+        source = model.config.source
+        if getattr(source, "type", None) != "volume" or model.config.replicas == 0:
+            continue
+        path = f"models[{model.index}].source.claimName"
+        text = (
+            f"{path}: {source.claim_name!r} must exist in namespace {namespace!r} before {model.name}'s pods start, "
+            f"but this stack creates {namespace!r}: on a first pulumi up the claim cannot exist yet and the pods "
+            "stay Pending until the await times out; create the claim (and its PersistentVolume) right after the "
+            "namespace appears, or serve the model with source type huggingFace"
+        )
+        if model.pods > 1:
+            text += (
+                f"; its {model.pods} pods may land on different nodes, so the claim must be ReadOnlyMany or "
+                "ReadWriteMany (an EBS volume is ReadWriteOnce: use FSx for Lustre, EFS or Mountpoint for Amazon "
+                "S3 through their CSI drivers)"
+            )
+        warnings.append(text)
+    return warnings
+
+
+def cluster_warnings(placement: Placement) -> list[str]:
+    """What an adopted cluster must provide that the stack cannot check at preview."""
+    existing = placement.config.cluster.existing
+    if existing is None or not placement.models:
+        return []
+    warnings = []
+    if existing.network_policy_enforced is None:
+        warnings.append(
+            "cluster.existing.networkPolicyEnforced is not declared: every model gets a NetworkPolicy admitting only "
+            "its client namespaces, but on EKS nothing enforces NetworkPolicies unless the VPC CNI runs with "
+            "enableNetworkPolicy (off by default) or another policy engine is installed; declare true once the "
+            "platform enforces them, or false to accept servers open to every pod"
+        )
+    elif existing.network_policy_enforced is False:
+        warnings.append(
+            "cluster.existing.networkPolicyEnforced is false: the models' NetworkPolicies are stored but not "
+            "enforced, so every pod in the cluster can reach the servers"
+        )
+    return warnings

@@ -31,7 +31,7 @@ from components.addons import (  # noqa: E402
     LWS_CHART_VERSION,
 )
 from components.gpu_enablement import CHART_REPO, CHART_VERSION  # noqa: E402
-from components.labels import NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
+from components.labels import CNI_POLICY_ARN, NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
 from components.vllm_model import load_seconds  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
 from stack.kubernetes_names import quantity_value  # noqa: E402
@@ -559,6 +559,7 @@ def check_node_groups(run: Run) -> list[str]:
     problems = []
     outputs = run.outputs["nodeGroups"]
     groups = node_group_registrations(run)
+    created_cluster = bool(run.of_type("eks:index:Cluster"))
     if sorted(groups) != sorted(outputs):
         problems.append(f"node groups {sorted(groups)} != outputs {sorted(outputs)}")
     for name, registration in groups.items():
@@ -590,8 +591,10 @@ def check_node_groups(run: Run) -> list[str]:
         component = registration.parent
         roles = [r for r in run.of_type(ROLE) if r.parent == component]
         attachments = {r.plain_inputs["policyArn"] for r in run.of_type(ATTACHMENT) if r.parent == component}
-        if len(roles) != 1 or attachments != set(NODE_POLICY_ARNS):
+        if len(roles) != 1 or not set(NODE_POLICY_ARNS) <= attachments <= {*NODE_POLICY_ARNS, CNI_POLICY_ARN}:
             problems.append(f"{name}: node role/policies {len(roles)} roles, {sorted(attachments)}")
+        if created_cluster and CNI_POLICY_ARN in attachments:
+            problems.append(f"{name}: CNI policy on the node role of a created cluster (aws-node has its own)")
         # Disk: on the node group, or in the launch template when there is one.
         templates = [r for r in run.of_type(LAUNCH_TEMPLATE) if r.parent == component]
         if templates:
@@ -619,7 +622,8 @@ def check_node_groups(run: Run) -> list[str]:
         if efa:
             cards = [int(i.get("networkCardIndex", -1)) for i in interfaces]
             devices = [int(i.get("deviceIndex", -1)) for i in interfaces]
-            if cards != list(range(instance.efa_interfaces)) or {i.get("interfaceType") for i in interfaces} != {"efa"}:
+            kinds = [i.get("interfaceType") for i in interfaces]
+            if cards != list(range(instance.efa_interfaces)) or kinds[:1] != ["efa"] or set(kinds[1:]) - {"efa-only"}:
                 problems.append(
                     f"{name}: launch template has {len(interfaces)} EFA interfaces, {instance.name} has "
                     f"{instance.efa_interfaces}"
@@ -630,12 +634,25 @@ def check_node_groups(run: Run) -> list[str]:
                 problems.append(
                     f"{name}: security groups at the top level and on interfaces (AWS takes one or the other)"
                 )
-            if len(placement_groups) != 1 or placement_groups[0].plain_inputs.get("strategy") != "cluster":
+            reserved = "capacityReservationSpecification" in lt or inputs["capacityType"] == "CAPACITY_BLOCK"
+            named = not placement_groups and (lt.get("placement") or {}).get("groupName")
+            if (
+                not reserved
+                and not named
+                and (len(placement_groups) != 1 or placement_groups[0].plain_inputs.get("strategy") != "cluster")
+            ):
                 problems.append(f"{name}: EFA group without a cluster placement group")
-            elif "groupName" not in (lt.get("placement") or {}):
+            elif placement_groups and "groupName" not in (lt.get("placement") or {}):
                 problems.append(f"{name}: launch template does not launch into the placement group")
-        elif interfaces or placement_groups:
-            problems.append(f"{name}: EFA interfaces or a placement group on a group with efa off")
+        elif interfaces:
+            problems.append(f"{name}: EFA interfaces on a group with efa off")
+        if placement_groups and (
+            "capacityReservationSpecification" in lt or inputs["capacityType"] == "CAPACITY_BLOCK"
+        ):
+            problems.append(f"{name}: a created placement group with a capacity reservation or Capacity Block")
+        metadata = lt.get("metadataOptions") or {}
+        if metadata.get("httpTokens") != "required" or int(metadata.get("httpPutResponseHopLimit", 0)) != 1:
+            problems.append(f"{name}: instance metadata {metadata}: pods could reach the node's credentials")
     return problems
 
 

@@ -107,7 +107,7 @@ def test_launch_template_enums(runs):
 
 
 def test_placement_strategy(runs):
-    placement = rendered_resource(runs, "prod", "aws:ec2/placementGroup:PlacementGroup")
+    placement = rendered_resource(runs, "multinode", "aws:ec2/placementGroup:PlacementGroup")
     placement["strategy"] = "clustered"
     only(
         aws.check_resource("aws:ec2/placementGroup:PlacementGroup", placement, "pg"),

@@ -51,7 +51,7 @@ def test_launch_template_and_placement_enums_are_reached(runs):
     from verify.aws import check_resource_with_coverage
 
     shapes = set()
-    for registration in runs["prod"].registrations:
+    for registration in runs["prod"].registrations + runs["multinode"].registrations:
         if registration.type in ("aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/placementGroup:PlacementGroup"):
             shapes |= {
                 s
