@@ -3,7 +3,9 @@
 - Custom resources (PodMonitor, ServiceMonitor, PrometheusRule) against the ``openAPIV3Schema``
   of the pinned prometheus-operator release's CRDs (vendored from kube-prometheus-stack 88.5.3,
   ``verify/vendor/kube-prometheus-stack-88.5.3``), strictly: a field the schema does not declare
-  is an error, as the API server's strict field validation (kubectl's default) makes it.
+  is an error, as the API server's strict field validation (kubectl's default) makes it. The
+  chart values the stack passes into the Prometheus resource (``remoteWrite``) against the
+  Prometheus CRD likewise.
 - Every PromQL expression, in the rules and in the dashboards' targets, parsed by
   ``promql-parser`` (a Rust port of Prometheus's own grammar).
 - Every metric name those expressions select: ``vllm:*`` against the ``/metrics`` a real vLLM
@@ -50,7 +52,7 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> the openAPIV3Schema of each served version of each vendored CRD."""
     schemas = {}
     for path in sorted(CRDS.glob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             spec = crd["spec"]
@@ -103,6 +105,28 @@ def check_custom_resource(manifest: dict[str, Any]) -> list[Violation]:
         violations.append(Violation(what, path, error.message))
     for path in _unknown_fields(manifest, schema, ""):
         violations.append(Violation(what, path, "unknown field: the CRD's schema does not declare it"))
+    return violations
+
+
+def check_prometheus_spec_values(values: dict[str, Any]) -> list[Violation]:
+    """kube-prometheus-stack's ``prometheus.prometheusSpec`` keys the stack sets, which the chart
+    copies into the Prometheus resource's spec (``remoteWrite`` for Amazon Managed Prometheus),
+    against that CRD's schema."""
+    what = "kube-prometheus-stack values prometheus.prometheusSpec"
+    spec_schema = crd_schemas()[("monitoring.coreos.com/v1", "Prometheus")]["properties"]["spec"]
+    violations = []
+    for key, value in ((values.get("prometheus") or {}).get("prometheusSpec") or {}).items():
+        schema = spec_schema["properties"].get(key)
+        if schema is None:
+            violations.append(Violation(what, key, "not a field of the Prometheus resource's spec"))
+            continue
+        for error in jsonschema.Draft7Validator(schema).iter_errors(value):
+            path = ".".join([key, *(str(p) for p in error.absolute_path)])
+            violations.append(Violation(what, path, error.message))
+        violations += [
+            Violation(what, path, "unknown field: the CRD's schema does not declare it")
+            for path in _unknown_fields(value, schema, key)
+        ]
     return violations
 
 
@@ -240,7 +264,9 @@ def stack_manifests(stack: str, monitoring_config: dict[str, Any]) -> list[dict[
     server_ns = placement.config.cluster.namespace
     ns = monitoring.monitoring_namespace(config)
     selector = monitoring.prometheus_selector_labels(config)
-    manifests = [monitoring.pod_monitor(m, server_ns, selector) for m in monitoring.monitored_models(placement)]
+    manifests: list[dict[str, Any]] = [
+        monitoring.pod_monitor(m, server_ns, selector) for m in monitoring.monitored_models(placement)
+    ]
     manifests.append(monitoring.prometheus_rule(placement, config, server_namespace=server_ns, rule_namespace=ns))
     for name, board in monitoring.dashboards(placement, config, server_ns).items():
         manifests.append(monitoring.dashboard_config_map(name, board, ns))
@@ -248,6 +274,7 @@ def stack_manifests(stack: str, monitoring_config: dict[str, Any]) -> list[dict[
 
 
 def main(argv: list[str] | None = None) -> int:
+    from stack.monitoring_config import MonitoringConfig
     from verify.stacks import stack_names
 
     parser = argparse.ArgumentParser(prog="python -m verify.monitoring", description=__doc__.split("\n")[0])
@@ -258,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         for mode, config in MODES.items():
             manifests = stack_manifests(stack, config)
             violations = check_manifests(manifests)
+            if mode != "existing":
+                values = monitoring.kube_prometheus_stack_values(MonitoringConfig.model_validate(config))
+                violations += check_prometheus_spec_values(values)
             exprs = sum(len(expressions(m)) for m in manifests)
             status = "FAIL" if violations else "ok  "
             print(f"{status} {stack} ({mode}): {len(manifests)} objects, {exprs} PromQL expressions")

@@ -13,6 +13,7 @@ from verify.monitoring import (
     VLLM_METRICS_FIXTURE,
     check_custom_resource,
     check_manifests,
+    check_prometheus_spec_values,
     crd_schemas,
     expressions,
     selected_metrics,
@@ -50,6 +51,7 @@ def test_the_vendored_crds_are_the_pinned_operators():
         ("monitoring.coreos.com/v1", "PodMonitor"),
         ("monitoring.coreos.com/v1", "ServiceMonitor"),
         ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("monitoring.coreos.com/v1", "Prometheus"),
     }
     source = (VLLM_METRICS_FIXTURE.parent / "kube-prometheus-stack-88.5.3" / "SOURCE.md").read_text()
     assert monitoring.KUBE_PROMETHEUS_STACK_VERSION in source and "v0.93.1" in source
@@ -86,6 +88,18 @@ def test_an_unknown_kind_is_reported_with_what_is_known(prod):
     monitor["apiVersion"] = "monitoring.coreos.com/v1alpha1"
     (violation,) = check_custom_resource(monitor)
     assert violation.path == "kind" and "monitoring.coreos.com/v1 PodMonitor" in violation.message
+
+
+def test_remote_write_values_are_checked_against_the_prometheus_crd():
+    from stack.monitoring_config import MonitoringConfig
+
+    values = monitoring.kube_prometheus_stack_values(MonitoringConfig.model_validate(MODES["amazonManaged"]))
+    assert check_prometheus_spec_values(values) == []
+    (remote,) = values["prometheus"]["prometheusSpec"]["remoteWrite"]
+    remote["sigV4"] = remote.pop("sigv4")
+    del remote["url"]
+    text = messages(check_prometheus_spec_values(values))
+    assert "remoteWrite[0].sigV4: unknown field" in text and "'url' is a required property" in text
 
 
 # --- PromQL and metric names bite -------------------------------------------------------------------------
