@@ -6,6 +6,8 @@
   is an error, as the API server's strict field validation (kubectl's default) makes it. The
   chart values the stack passes into the Prometheus resource (``remoteWrite``) against the
   Prometheus CRD likewise.
+- Helm values: every key the stack sets exists in the pinned chart's ``values.yaml`` or is read by
+  its templates (vendored), since Helm silently ignores a misspelled key.
 - Every PromQL expression, in the rules and in the dashboards' targets, parsed by
   ``promql-parser`` (a Rust port of Prometheus's own grammar).
 - Every metric name those expressions select: ``vllm:*`` against the ``/metrics`` a real vLLM
@@ -127,6 +129,44 @@ def check_prometheus_spec_values(values: dict[str, Any]) -> list[Violation]:
             Violation(what, path, "unknown field: the CRD's schema does not declare it")
             for path in _unknown_fields(value, schema, key)
         ]
+    return violations
+
+
+CHART_DEFAULTS = {
+    monitoring.KUBE_PROMETHEUS_STACK_CHART: VENDOR / "kube-prometheus-stack-88.5.3",
+    monitoring.DCGM_CHART: VENDOR / "dcgm-exporter-4.8.2",
+}
+
+
+@functools.cache
+def _chart(chart: str) -> tuple[dict[str, Any], str]:
+    """The chart's default values and the text of its templates (when vendored)."""
+    directory = CHART_DEFAULTS[chart]
+    defaults = yaml.load((directory / "values.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    templates = "\n".join(p.read_text() for p in sorted((directory / "templates").glob("*")))
+    return defaults, templates
+
+
+def check_chart_values(chart: str, values: dict[str, Any]) -> list[Violation]:
+    """Every key path the stack sets exists in the pinned chart's ``values.yaml`` or is read by one of
+    its templates; below a default that is empty or not a mapping (``affinity: {}``) any key goes."""
+    defaults, templates = _chart(chart)
+    what = f"helm values of {chart}"
+    violations = []
+
+    def walk(node: dict[str, Any], default: Any, path: str) -> None:
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else key
+            if isinstance(default, dict) and key in default:
+                inner = default[key]
+                if isinstance(value, dict) and isinstance(inner, dict) and inner:
+                    walk(value, inner, where)
+            elif re.search(rf"\.Values\.{re.escape(where)}(?![\w])", templates):
+                continue
+            else:
+                violations.append(Violation(what, where, f"not a value of chart {chart}: Helm would ignore it"))
+
+    walk(values, defaults, "")
     return violations
 
 
@@ -285,9 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         for mode, config in MODES.items():
             manifests = stack_manifests(stack, config)
             violations = check_manifests(manifests)
-            if mode != "existing":
-                values = monitoring.kube_prometheus_stack_values(MonitoringConfig.model_validate(config))
+            parsed = MonitoringConfig.model_validate(config)
+            if parsed.prometheus.installs_chart:
+                values = monitoring.kube_prometheus_stack_values(parsed)
                 violations += check_prometheus_spec_values(values)
+                violations += check_chart_values(monitoring.KUBE_PROMETHEUS_STACK_CHART, values)
+            dcgm = monitoring.dcgm_values(["gpu"], monitoring.prometheus_selector_labels(parsed))
+            violations += check_chart_values(monitoring.DCGM_CHART, dcgm)
             exprs = sum(len(expressions(m)) for m in manifests)
             status = "FAIL" if violations else "ok  "
             print(f"{status} {stack} ({mode}): {len(manifests)} objects, {exprs} PromQL expressions")

@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+import yaml
 
 from components import monitoring
 from components.vllm_model import network_policy_spec
@@ -10,7 +11,9 @@ from verify import errors
 from verify import kubernetes as k8s_checks
 from verify.monitoring import (
     MODES,
+    VENDOR,
     VLLM_METRICS_FIXTURE,
+    check_chart_values,
     check_custom_resource,
     check_manifests,
     check_prometheus_spec_values,
@@ -100,6 +103,42 @@ def test_remote_write_values_are_checked_against_the_prometheus_crd():
     del remote["url"]
     text = messages(check_prometheus_spec_values(values))
     assert "remoteWrite[0].sigV4: unknown field" in text and "'url' is a required property" in text
+
+
+@pytest.mark.parametrize(
+    "chart, values, path",
+    [
+        ("dcgm-exporter", {"serviceMonitor": {"additonalLabels": {"a": "b"}}}, "serviceMonitor.additonalLabels"),
+        ("dcgm-exporter", {"toleration": []}, "toleration"),
+        (
+            "kube-prometheus-stack",
+            {"grafana": {"sidecar": {"dashboards": {"lable": "x"}}}},
+            "grafana.sidecar.dashboards.lable",
+        ),
+    ],
+)
+def test_a_chart_value_helm_would_ignore_is_reported(chart, values, path):
+    (violation,) = check_chart_values(chart, values)
+    assert violation.path == path and "Helm would ignore it" in violation.message
+
+
+def test_values_the_chart_reads_only_in_a_template_or_below_a_free_form_default_are_accepted():
+    assert check_chart_values("dcgm-exporter", {"customMetrics": "x", "affinity": {"nodeAffinity": {}}}) == []
+
+
+def test_the_pins_and_the_grafana_sidecar_label_are_the_vendored_charts():
+    dcgm = yaml.safe_load((VENDOR / "dcgm-exporter-4.8.2" / "Chart.yaml").read_text())
+    dcgm_values = yaml.safe_load((VENDOR / "dcgm-exporter-4.8.2" / "values.yaml").read_text())
+    assert dcgm["version"] == monitoring.DCGM_CHART_VERSION
+    assert dcgm_values["image"]["tag"] == monitoring.DCGM_IMAGE_TAG, "the image that release was tested with"
+    assert dcgm_values["image"]["repository"] == monitoring.DCGM_IMAGE_REPOSITORY
+    kps = yaml.safe_load((VENDOR / "kube-prometheus-stack-88.5.3" / "values.yaml").read_text())
+    sidecar = kps["grafana"]["sidecar"]["dashboards"]
+    assert (sidecar["label"], sidecar["labelValue"]) == (
+        monitoring.GRAFANA_DASHBOARD_LABEL,
+        monitoring.GRAFANA_DASHBOARD_LABEL_VALUE,
+    )
+    assert sidecar["searchNamespace"] == "ALL", "dashboards in the monitoring namespace are found"
 
 
 # --- PromQL and metric names bite -------------------------------------------------------------------------
