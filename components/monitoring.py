@@ -75,6 +75,9 @@ DCGM_COUNTERS = Path(__file__).parent / "vendor" / "dcgm-exporter-4.5.3-4.8.2" /
 # Off in the default list, on here: the ECC alert needs them.
 DCGM_EXTRA_COUNTERS = ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL")
 
+# The labels DCGM exporter puts on every per-GPU sample (besides pci_bus_id, device, modelName).
+DCGM_GPU_LABELS = ("Hostname", "gpu", "UUID")
+
 SCRAPE_INTERVAL = "15s"
 SERVER_PORT_NAME = "http"  # the vLLM container's port name (components.vllm_model.vllm_container)
 METRICS_PATH = "/metrics"
@@ -352,7 +355,7 @@ def model_rules(model: ModelPlacement, namespace: str, config: MonitoringConfig)
 
 def gpu_rules(config: MonitoringConfig) -> list[dict[str, Any]]:
     limit = config.alerts.gpu_memory_temperature_celsius
-    by = "Hostname, gpu, UUID"
+    by = ", ".join(DCGM_GPU_LABELS)
     return [
         _rule(
             "GpuXidError",

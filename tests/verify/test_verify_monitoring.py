@@ -1,12 +1,14 @@
 """verify.monitoring: the prometheus-operator CRD schemas, PromQL parsing and metric names bite."""
 
 import copy
+import re
 
 import pytest
 import yaml
 
 from components import monitoring
 from components.vllm_model import network_policy_spec
+from stack.monitoring_config import MonitoringConfig
 from verify import errors
 from verify import kubernetes as k8s_checks
 from verify.monitoring import (
@@ -94,8 +96,6 @@ def test_an_unknown_kind_is_reported_with_what_is_known(prod):
 
 
 def test_remote_write_values_are_checked_against_the_prometheus_crd():
-    from stack.monitoring_config import MonitoringConfig
-
     values = monitoring.kube_prometheus_stack_values(MonitoringConfig.model_validate(MODES["amazonManaged"]))
     assert check_prometheus_spec_values(values) == []
     (remote,) = values["prometheus"]["prometheusSpec"]["remoteWrite"]
@@ -139,6 +139,16 @@ def test_the_pins_and_the_grafana_sidecar_label_are_the_vendored_charts():
         monitoring.GRAFANA_DASHBOARD_LABEL_VALUE,
     )
     assert sidecar["searchNamespace"] == "ALL", "dashboards in the monitoring namespace are found"
+
+
+def test_gpu_alerts_group_by_labels_every_dcgm_gpu_sample_carries():
+    template = (VENDOR / "dcgm-exporter-4.8.2" / "render_metrics.go").read_text()
+    (gpu_line,) = [line for line in template.splitlines() if line.startswith("{{ $counter.FieldName }}{gpu=")]
+    # the UUID label's name is the collector's constant "UUID" (gpu_collector.go), the others literal
+    keys = {*re.findall(r'[{,](\w+)="', gpu_line), *(["UUID"] if "{{ $metric.UUID }}=" in gpu_line else [])}
+    assert set(monitoring.DCGM_GPU_LABELS) <= keys
+    expr = monitoring.gpu_rules(MonitoringConfig.model_validate(MODES["install"]))[0]["expr"]
+    assert all(label in expr for label in monitoring.DCGM_GPU_LABELS)
 
 
 # --- PromQL and metric names bite -------------------------------------------------------------------------
@@ -215,8 +225,6 @@ def test_dcgm_extra_counters_must_be_ones_the_pinned_exporter_lists():
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_the_scrape_rule_makes_a_valid_network_policy(mode):
-    from stack.monitoring_config import MonitoringConfig
-
     spec = network_policy_spec("m", ["apps"])
     spec["ingress"].append(monitoring.scrape_ingress_rule(MonitoringConfig.model_validate(MODES[mode])))
     policy = {
