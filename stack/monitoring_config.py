@@ -43,7 +43,7 @@ DEFAULT_MONITORING_NAMESPACE = "monitoring"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
 
 
 def _namespace(value: str) -> str:
