@@ -537,7 +537,8 @@ def serving_dashboard(model: ModelPlacement, namespace: str, config: MonitoringC
     plan = model.plan
     title = (
         f"vLLM {model.name}: {plan.model} on {plan.gpus} x {plan.gpu} "
-        f"(TP={plan.tensor_parallel_size} x PP={plan.pipeline_parallel_size}), {t.replicas} replicas"
+        f"(TP={plan.tensor_parallel_size} x PP={plan.pipeline_parallel_size}), "
+        f"{t.replicas} replica{'s' * (t.replicas != 1)}"
     )
     return _dashboard(_uid("serving", model.name), title, p.panels)
 
