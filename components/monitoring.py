@@ -612,8 +612,11 @@ class MonitoringArgs:
 class Monitoring(pulumi.ComponentResource):
     """kube-prometheus-stack (when installed), DCGM exporter, PodMonitors, the PrometheusRule, dashboards."""
 
-    chart: k8s.helm.v3.Release | None
+    chart: k8s.helm.v3.Release | None  # kube-prometheus-stack, when the config installs it
     dcgm: k8s.helm.v3.Release | None
+    pod_monitors: list[k8s.apiextensions.CustomResource]
+    rule: k8s.apiextensions.CustomResource | None
+    dashboards: list[k8s.core.v1.ConfigMap]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:Monitoring", name, None, opts)
