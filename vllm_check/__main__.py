@@ -9,7 +9,8 @@ Run with the main virtualenv (``.venv/bin/python -m vllm_check``). Steps:
    self-test variants that must fail with vLLM's message (unknown flag, bad choice, bad type,
    heads not divisible by TP=3, max-model-len above the model's limit, ...);
 4. a rendered TP=2 line started for real on the CPU in a /dev/shm of its rendered sizeLimit:
-   /health, then ``smoke/smoke_test.py`` (must pass) and the same with a wrong model (must fail);
+   /health, then ``smoke/smoke_test.py`` (must pass) and the same with a wrong model (must fail),
+   then its live ``/metrics`` must export every vLLM metric the alerts and dashboards use;
 5. the same line with a 64 MiB /dev/shm, which must fail with vLLM's "Insufficient space in /dev/shm".
 
 Prints a summary; exits 1 if anything failed. Logs: build/vllm-check/.
@@ -32,6 +33,7 @@ from vllm_check.engine import (
     run_cases,
     self_test_cases,
 )
+from vllm_check.metrics_names import live_check, used_vllm_metrics
 from vllm_check.rendered import ROOT, find_serve_commands, stacks
 from vllm_check.serve import NEGATIVE_SHM, generated_tp2, judge_negative, judge_positive, rendered_tp2, run_server
 
@@ -161,7 +163,15 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         t = time.monotonic()
-        run = run_server(server, server.shm_size_limit, "tp2", work=work, ready_timeout=args.ready_timeout)
+        metrics: list[list[str]] = []  # the live /metrics check, run once the server is ready
+        run = run_server(
+            server,
+            server.shm_size_limit,
+            "tp2",
+            work=work,
+            ready_timeout=args.ready_timeout,
+            on_ready=lambda url: metrics.append(live_check(url)),
+        )
         timings["serve_tp2"] = run.seconds
         for line in run.substitutions:
             print(f"  CPU substitution: {line}")
@@ -174,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         for what, code, output in run.smoke:
             print(f"    {what}: exit {code}: {_short(output, 400)}")
         failures += [f"TP=2 server: {p}" for p in problems]
+        if metrics:
+            print(
+                f"  {'PASS' if not metrics[0] else 'FAIL'} its /metrics exports every vLLM metric the alerts and "
+                f"dashboards use ({len(used_vllm_metrics())}: components.monitoring.VLLM_METRICS)"
+            )
+            failures += [f"TP=2 server /metrics: {p}" for p in metrics[0]]
         if problems:
             print(f"    log: {run.log}; errors: {' | '.join(run.error_lines)}")
 
