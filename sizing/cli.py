@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sizing import calibrate_command
 from sizing.accounting import ACCOUNTINGS
 from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--kv-cache-dtype", choices=KV_CACHE_DTYPES, default="auto")
         sub.add_argument("--enforce-eager", action="store_true")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+    calibrate_command.register(commands)
     return parser
 
 
@@ -82,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = "--json" in argv
     try:
         args = _parser().parse_args(argv)
+        if args.command == "calibrate":
+            return calibrate_command.run(args)
         model = load_model(args.model)
         settings = ServingSettings(
             max_model_len=args.max_model_len,
