@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,9 +304,11 @@ def run_server(
     venv: Path = install.VENV,
     ready_timeout: float = 300,
     smoke: bool = True,
+    on_ready: Callable[[str], None] | None = None,
 ) -> ServerRun:
     """Start the server in a private /dev/shm of ``shm_size_limit``; wait for /health (bounded);
-    if ready and ``smoke``, run smoke/smoke_test.py against it; always end it and check cleanup."""
+    if ready and ``smoke``, run smoke/smoke_test.py against it, then ``on_ready(server_url)``;
+    always end it and check cleanup."""
     start = time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="vllm-serve-"))
@@ -399,6 +402,8 @@ def run_server(
                         timeout=120,
                     )
                     run.smoke.append((what, result.returncode, (result.stdout + result.stderr).strip()))
+            if run.ready and on_ready is not None:
+                on_ready(f"http://127.0.0.1:{port}")
         finally:
             alive = end_group(proc)
             run.exit_code = proc.returncode
