@@ -196,3 +196,13 @@ def test_expectation_from_a_plan_the_planner_wrote():
         assert expected.kv_cache_bytes_per_token_per_gpu == plan.estimate.kv_cache_bytes_per_token_per_gpu
     with pytest.raises(LiveCheckError, match="'other' is not in the plan; it holds: llama-3-1-8b"):
         Expectation.from_plan(document, "other")
+
+
+def test_a_real_vllm_032_page_parses():
+    """A whole /metrics page a real vLLM 0.32.0 served on this CPU (histograms, info gauges, 447 samples)."""
+    page = (Path(__file__).parent / "vllm-0.32.0-cpu-metrics.txt").read_text()
+    samples = parse_samples(page)
+    assert len(samples) > 400 and any(s.labels.get("le") == "+Inf" for s in samples)
+    cache = engine_cache(page)
+    assert cache.kv_cache_tokens == cache.kv_cache_size_tokens  # vLLM's own count of the same blocks
+    assert (cache.block_size, cache.cache_dtype, cache.gpu_memory_utilization) == (128, "auto", 0.9)
