@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from sizing import throughput_cli
+from sizing import calibrate_command, throughput_cli
 from sizing.accounting import ACCOUNTINGS
 from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--kv-cache-dtype", choices=KV_CACHE_DTYPES, default="auto")
         sub.add_argument("--enforce-eager", action="store_true")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+    calibrate_command.register(commands)
     return parser
 
 
@@ -84,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = "--json" in argv
     try:
         args = _parser().parse_args(argv)
+        if args.command == "calibrate":
+            return calibrate_command.run(args)
         model = load_model(args.model)
         settings = ServingSettings(
             max_model_len=args.max_model_len,

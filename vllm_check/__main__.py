@@ -10,7 +10,8 @@ Run with the main virtualenv (``.venv/bin/python -m vllm_check``). Steps:
    heads not divisible by TP=3, max-model-len above the model's limit, ...);
 4. a rendered TP=2 line started for real on the CPU in a /dev/shm of its rendered sizeLimit:
    /health, then ``smoke/smoke_test.py`` (must pass) and the same with a wrong model (must fail),
-   then its live ``/metrics`` must export every vLLM metric the alerts and dashboards use;
+   then its live ``/metrics`` must export every vLLM metric the alerts and dashboards use, and
+   the plan's live KV check (``vllm_check/metrics_check.py``) must pass on it;
 5. the same line with a 64 MiB /dev/shm, which must fail with vLLM's "Insufficient space in /dev/shm".
 
 Prints a summary; exits 1 if anything failed. Logs: build/vllm-check/.
@@ -24,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from vllm_check import install
+from vllm_check import install, metrics_check
 from vllm_check.engine import (
     DEFAULT_WORK,
     ENGINE_CHECK_SUBSTITUTIONS,
@@ -35,7 +36,16 @@ from vllm_check.engine import (
 )
 from vllm_check.metrics_names import live_check, used_vllm_metrics
 from vllm_check.rendered import ROOT, find_serve_commands, stacks
-from vllm_check.serve import NEGATIVE_SHM, generated_tp2, judge_negative, judge_positive, rendered_tp2, run_server
+from vllm_check.serve import (
+    CPU_KVCACHE_GIB,
+    NEGATIVE_SHM,
+    TINY_LLAMA,
+    generated_tp2,
+    judge_negative,
+    judge_positive,
+    rendered_tp2,
+    run_server,
+)
 
 
 def _short(text: str, n: int = 240) -> str:
@@ -164,13 +174,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         t = time.monotonic()
         metrics: list[list[str]] = []  # the live /metrics check, run once the server is ready
+        kv_check: list[tuple[list[str], list[str]]] = []  # the plan's live check on its real /metrics
+
+        def on_ready(url: str) -> None:
+            metrics.append(live_check(url))
+            kv_check.append(metrics_check.check(url, server, TINY_LLAMA, float(CPU_KVCACHE_GIB)))
+
         run = run_server(
             server,
             server.shm_size_limit,
             "tp2",
             work=work,
             ready_timeout=args.ready_timeout,
-            on_ready=lambda url: metrics.append(live_check(url)),
+            on_ready=on_ready,
         )
         timings["serve_tp2"] = run.seconds
         for line in run.substitutions:
@@ -190,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"dashboards use ({len(used_vllm_metrics())}: components.monitoring.VLLM_METRICS)"
             )
             failures += [f"TP=2 server /metrics: {p}" for p in metrics[0]]
+        if kv_check:
+            kv_problems, kv_lines = kv_check[0]
+            print(f"  {'PASS' if not kv_problems else 'FAIL'} live KV check (smoke/live_check.py) on its /metrics:")
+            print("\n".join(f"    {line}" for line in kv_lines))
+            failures += [f"TP=2 server live KV check: {p}" for p in kv_problems]
         if problems:
             print(f"    log: {run.log}; errors: {' | '.join(run.error_lines)}")
 
