@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from sizing import calibrate_command, throughput_cli
+from smoke import compare as live_compare
 from sizing.accounting import ACCOUNTINGS
 from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
@@ -77,11 +78,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--enforce-eager", action="store_true")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
     calibrate_command.register(commands)
+    commands.add_parser(
+        "compare", add_help=False, help="a live /metrics against plan.json (the smoke Job's check, smoke/live_check.py)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        return live_compare.main(argv[1:])
     as_json = "--json" in argv
     try:
         args = _parser().parse_args(argv)

@@ -136,3 +136,26 @@ def test_runs_as_a_module(files):
     )
     assert result.returncode == EXIT_BROKEN, result.stderr
     assert "GUARANTEE BROKEN" in result.stdout
+
+
+@pytest.mark.parametrize("module", ["smoke.compare", "sizing"])
+def test_sizing_compare_is_the_same_check(files, module):
+    """``python -m sizing compare`` (the issue's command) runs the smoke Job's own comparison."""
+    plan, metrics = files(min_concurrency=RECORD["engine"]["num_gpu_blocks"] // PER_REQUEST)
+    prefix = ["compare"] if module == "sizing" else []
+    holds = subprocess.run(
+        [sys.executable, "-m", module, *prefix, "--plan", plan, "--model", "llama", "--metrics", metrics],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert holds.returncode == EXIT_HOLDS, holds.stderr
+    assert "GUARANTEE HOLDS" in holds.stdout
+    broken_plan, _ = files(min_concurrency=RECORD["engine"]["num_gpu_blocks"] // PER_REQUEST + 1)
+    broken = subprocess.run(
+        [sys.executable, "-m", module, *prefix, "--plan", broken_plan, "--model", "llama", "--metrics", metrics],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert broken.returncode == EXIT_BROKEN and "GUARANTEE BROKEN" in broken.stdout

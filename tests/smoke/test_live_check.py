@@ -22,6 +22,7 @@ from smoke.live_check import (
     parse_samples,
 )
 from tests.smoke.vllm_metrics import CACHE_CONFIG_FIELDS, metrics_text
+from verify.monitoring import VLLM_METRICS_FIXTURE
 
 CALIBRATION = Path(__file__).resolve().parents[1] / "sizing" / "calibration"
 RECORDS = [
@@ -200,7 +201,7 @@ def test_expectation_from_a_plan_the_planner_wrote():
 
 def test_a_real_vllm_032_page_parses():
     """A whole /metrics page a real vLLM 0.32.0 served on this CPU (histograms, info gauges, 447 samples)."""
-    page = (Path(__file__).parent / "vllm-0.32.0-cpu-metrics.txt").read_text()
+    page = VLLM_METRICS_FIXTURE.read_text()
     samples = parse_samples(page)
     assert len(samples) > 400 and any(s.labels.get("le") == "+Inf" for s in samples)
     cache = engine_cache(page)

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from smoke.live_check import engine_cache
 from tests.smoke.test_smoke_script import MODEL, Fake
+from verify.monitoring import VLLM_METRICS_FIXTURE
 from vllm_check.metrics_check import check, cpu_expectation
 from vllm_check.rendered import ServeCommand
 from vllm_check.serve import CPU_KVCACHE_GIB, TINY_LLAMA
 
 # The capture: TP=1, VLLM_CPU_KVCACHE_SPACE=1, --max-model-len 32768 (its header says how it was made).
-CAPTURE = (Path(__file__).resolve().parents[1] / "smoke" / "vllm-0.32.0-cpu-metrics.txt").read_text()
+CAPTURE = VLLM_METRICS_FIXTURE.read_text()
 
 
 def command(tp: int = 1) -> ServeCommand:
