@@ -3,6 +3,12 @@
 Only the fields that change memory are kept. Counting parameters from them (rather than trusting
 a published "70B") is what lets the weights per GPU follow vLLM's sharding: which matrices split
 across tensor-parallel ranks, which are replicated, and what each pipeline stage holds.
+
+The model is a sequence of layers, each with its own attention kind (full, sliding window with
+its size, MLA, linear/state-space) and MLP kind (dense or MoE), as vLLM builds them; KV bytes,
+weights and activations sum or take the maximum over the layers. Interleaved sliding-window
+models and hybrids are then just other layer sequences. ``moe`` and ``mla`` hold the shapes
+those layer kinds share.
 """
 
 from __future__ import annotations
@@ -56,6 +62,28 @@ class MultiHeadLatentAttention:
     v_head_dim: int
 
 
+FULL_ATTENTION = "full_attention"
+SLIDING_WINDOW = "sliding_window"
+MLA_ATTENTION = "mla"
+LINEAR_ATTENTION = "linear_attention"  # Mamba / linear attention: a fixed state per request, no KV per token
+DENSE_MLP = "dense"
+MOE_MLP = "moe"
+LINEAR_LAYER_TYPES = frozenset({"linear_attention", "mamba", "mamba2", "ssm"})
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One decoder layer as vLLM builds it: the KV cache spec its attention registers, and its MLP."""
+
+    attention: str = FULL_ATTENTION
+    mlp: str = DENSE_MLP
+    sliding_window: int | None = None  # tokens, for SLIDING_WINDOW layers
+
+    @property
+    def caches_kv_per_token(self) -> bool:
+        return self.attention != LINEAR_ATTENTION
+
+
 @dataclass(frozen=True)
 class ModelArchitecture:
     name: str
@@ -74,8 +102,7 @@ class ModelArchitecture:
     qkv_bias: bool
     mlp_bias: bool
     norms_per_layer: int
-    sliding_window: int | None
-    sliding_layers: tuple[bool, ...]
+    layers: tuple[Layer, ...]
     moe: MoE | None = None
     mla: MultiHeadLatentAttention | None = None
     hf_repo_id: str | None = None
@@ -91,10 +118,20 @@ class ModelArchitecture:
         return self.architecture in PIPELINE_PARALLEL_ARCHITECTURES
 
     def is_moe_layer(self, layer: int) -> bool:
-        moe = self.moe
-        if moe is None or layer < moe.first_dense_layers:
-            return False
-        return (layer - moe.first_dense_layers) % moe.layer_frequency == 0 if moe.layer_frequency > 1 else True
+        return self.layers[layer].mlp == MOE_MLP
+
+    @property
+    def sliding_layers(self) -> tuple[bool, ...]:
+        return tuple(layer.attention == SLIDING_WINDOW for layer in self.layers)
+
+    @property
+    def sliding_window(self) -> int | None:
+        """The largest window of the sliding layers, or None when every layer attends in full."""
+        windows = [layer.sliding_window for layer in self.layers if layer.attention == SLIDING_WINDOW]
+        return max(windows) if windows else None  # type: ignore[type-var]
+
+    def layer_kinds(self, layers: range) -> set[Layer]:
+        return set(self.layers[layers.start : layers.stop])
 
     @property
     def parameters(self) -> int:
@@ -103,13 +140,20 @@ class ModelArchitecture:
         if not self.tie_word_embeddings:
             total += self.vocab_size * self.hidden_size
         for layer in range(self.num_layers):
-            total += self.attention_parameters() + self.mlp_parameters(layer)
+            total += self.attention_parameters(layer) + self.mlp_parameters(layer)
             total += self.norms_per_layer * self.hidden_size
         return total
 
-    def attention_parameters(self) -> int:
+    def attention_parameters(self, layer: int = 0) -> int:
         h = self.hidden_size
-        if self.mla is not None:
+        kind = self.layers[layer].attention
+        if kind == LINEAR_ATTENTION:
+            raise SizingError(
+                f"{self.name}: linear-attention/state-space layers are not modelled by the sizing: "
+                "their weights and per-request state are unknown to it"
+            )
+        if kind == MLA_ATTENTION:
+            assert self.mla is not None
             m = self.mla
             qk_head = m.qk_nope_head_dim + m.qk_rope_head_dim
             if m.q_lora_rank:
@@ -196,6 +240,25 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
     tie = bool(config.get("tie_word_embeddings", gemma))
     window = config.get("sliding_window")
     sliding = _sliding_layers(config, model_type, layers, window)
+    linear = _linear_layers(config, layers)
+    attention = [
+        LINEAR_ATTENTION
+        if linear[i]
+        else MLA_ATTENTION
+        if mla is not None
+        else SLIDING_WINDOW
+        if sliding[i]
+        else FULL_ATTENTION
+        for i in range(layers)
+    ]
+    layer_specs = tuple(
+        Layer(
+            attention=attention[i],
+            mlp=MOE_MLP if _is_moe_layer(moe, i) else DENSE_MLP,
+            sliding_window=int(window) if attention[i] == SLIDING_WINDOW else None,
+        )
+        for i in range(layers)
+    )
     published = (
         config.get("_published_params", {}).get("exact_from_config")
         if isinstance(config.get("_published_params"), dict)
@@ -218,8 +281,7 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
         qkv_bias=bool(config.get("attention_bias", model_type == "qwen2" or model_type == "qwen2_moe")),
         mlp_bias=bool(config.get("mlp_bias", False)),
         norms_per_layer=4 if model_type in ("gemma2", "gemma3", "gemma3_text") else 2,
-        sliding_window=int(window) if any(sliding) else None,
-        sliding_layers=sliding,
+        layers=layer_specs,
         moe=moe,
         mla=mla,
         hf_repo_id=config.get("_name_or_path") or None,
@@ -246,6 +308,19 @@ def _parse_moe(config: Mapping[str, Any], intermediate: int) -> MoE | None:
         layer_frequency=int(config.get("moe_layer_freq") or config.get("decoder_sparse_step") or 1),
         shared_expert_gate=gated,
     )
+
+
+def _is_moe_layer(moe: MoE | None, layer: int) -> bool:
+    if moe is None or layer < moe.first_dense_layers:
+        return False
+    return (layer - moe.first_dense_layers) % moe.layer_frequency == 0 if moe.layer_frequency > 1 else True
+
+
+def _linear_layers(config: Mapping[str, Any], layers: int) -> tuple[bool, ...]:
+    layer_types = config.get("layer_types")
+    if isinstance(layer_types, list) and len(layer_types) == layers:
+        return tuple(str(t) in LINEAR_LAYER_TYPES for t in layer_types)
+    return (False,) * layers
 
 
 def _sliding_layers(config: Mapping[str, Any], model_type: str, layers: int, window: Any) -> tuple[bool, ...]:

@@ -29,12 +29,7 @@ from sizing.activation import (
 from sizing.architecture import DTYPE_BYTES, ModelArchitecture
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import Gpu
-from sizing.kv_cache import (
-    block_size_tokens,
-    kv_cache_bytes_per_token_per_layer,
-    kv_cache_tokens,
-    tokens_needed_per_request,
-)
+from sizing.kv_cache import KVCacheLayout, block_size_tokens, kv_cache_layout
 from sizing.parallel import pipeline_stage_layers
 from sizing.rules import max_model_len_error, parallel_layout_error, scheduler_error
 from sizing.settings import ServingSettings
@@ -75,7 +70,7 @@ def estimate_memory(
     v1_runner = uses_v1_model_runner(model, accounting)
     graphs_in_budget = v1_runner or accounting.v2_cudagraph_in_budget
     stages = pipeline_stage_layers(model.num_layers, pp)
-    block = block_size_tokens(model, gpu)
+    block = block_size_tokens(model, gpu, settings.kv_cache_dtype_bytes)
 
     worst = None
     for index, layers in enumerate(stages):
@@ -85,22 +80,20 @@ def estimate_memory(
         non_torch = non_torch_increase_bytes(model, tp)
         graphs = cudagraph_bytes(model, tp, layers, last, settings, v1_runner)
         kv_bytes = budget - weights - peak - non_torch - (graphs if graphs_in_budget else 0)
-        per_layer = kv_cache_bytes_per_token_per_layer(model, tp, settings.kv_cache_dtype_bytes)
-        per_token = per_layer * len(layers)
+        layout = kv_cache_layout(model, layers, tp, settings.kv_cache_dtype_bytes, block)
+        batched = settings.max_num_batched_tokens
         stage = dict(
             layers=layers,
-            per_layer=per_layer,
+            layout=layout,
             weights=weights,
             peak=peak,
             non_torch=non_torch,
             graphs=graphs,
             kv_bytes=kv_bytes,
-            per_token=per_token,
-            tokens=kv_cache_tokens(int(kv_bytes), per_token, block),
-            needed=kv_bytes_needed(
-                model, layers, per_layer, settings.max_model_len, settings.max_num_batched_tokens, block
-            ),
-            block=block,
+            per_token=layout.bytes_per_token,
+            tokens=layout.tokens(kv_bytes, settings.max_model_len, batched),
+            concurrency=layout.max_concurrency(kv_bytes, settings.max_model_len, batched),
+            needed=layout.bytes_needed_per_request(settings.max_model_len, batched),
         )
         context = cuda_context_bytes(model, tp)
         stage["outside"] = context + (0 if graphs_in_budget else graphs)
@@ -110,7 +103,7 @@ def estimate_memory(
     assert worst is not None
     outside = worst["outside"]
     starts, why = worst["verdict"]
-    max_concurrency = _max_concurrency(worst["tokens"], worst["per_token"], worst["needed"])
+    max_concurrency = worst["concurrency"]
     return MemoryEstimate(
         model=model.name,
         gpu=gpu.name,
@@ -141,25 +134,6 @@ def _worse(stage: dict, other: dict) -> bool:
     if stage["verdict"][0] != other["verdict"][0]:
         return not stage["verdict"][0]
     return stage["tokens"] < other["tokens"]
-
-
-def kv_bytes_needed(
-    model: ModelArchitecture, layers: range, per_layer: int, max_model_len: int, batched: int, block: int
-) -> int:
-    """KV bytes one request at ``max_model_len`` needs on one rank (``max_memory_usage_bytes``)."""
-    sliding = sum(model.sliding_layers[layers.start : layers.stop]) if model.sliding_window else 0
-    full = len(layers) - sliding
-    tokens = full * tokens_needed_per_request(None, max_model_len, batched, block)
-    if sliding:
-        tokens += sliding * tokens_needed_per_request(model.sliding_window, max_model_len, batched, block)
-    return tokens * per_layer
-
-
-def _max_concurrency(tokens: int, per_token: int, needed: int) -> float:
-    """vLLM's ``get_max_concurrency_for_kv_cache_config``: KV cache over one request's need."""
-    if needed <= 0:
-        return 0.0
-    return tokens * per_token / needed
 
 
 def _verdict(model, gpu, settings, total, budget, context, stage) -> tuple[bool, str]:
@@ -207,11 +181,10 @@ def _estimated_max_model_len(model, stage, settings: ServingSettings) -> int:
     """vLLM's ``estimate_max_model_len``: binary search for the longest context whose single
     request fits the KV cache."""
 
+    layout: KVCacheLayout = stage["layout"]
+
     def fits(length: int) -> bool:
-        needed = kv_bytes_needed(
-            model, stage["layers"], stage["per_layer"], length, settings.max_num_batched_tokens, stage["block"]
-        )
-        return needed <= stage["kv_bytes"]
+        return layout.bytes_needed_per_request(length, settings.max_num_batched_tokens) <= stage["kv_bytes"]
 
     low, high = 0, settings.max_model_len
     while low < high:

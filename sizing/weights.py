@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sizing.architecture import ModelArchitecture
+from sizing.architecture import MLA_ATTENTION, MOE_MLP, Layer, ModelArchitecture
 from sizing.parallel import kv_heads_per_rank
 
 VOCAB_PADDING = 64
@@ -81,13 +81,16 @@ def weights_bytes_per_gpu(
     if last_stage:
         total += h * plain
     total += allocated_bytes(_rotary_cache_bytes(model, activation_bytes))
-    moe_layers = sum(1 for layer in layers if model.is_moe_layer(layer))
-    per_layer = _attention_bytes(model, tp, linear, plain) + model.norms_per_layer * h * plain
-    total += len(layers) * per_layer
-    if moe_layers:
-        total += moe_layers * _mlp_bytes(model, True, tp, linear, plain)
-    if len(layers) - moe_layers:
-        total += (len(layers) - moe_layers) * _mlp_bytes(model, False, tp, linear, plain)
+    per_kind: dict[Layer, float] = {}
+    for index in layers:
+        kind = model.layers[index]
+        if kind not in per_kind:
+            per_kind[kind] = (
+                _attention_bytes(model, kind, tp, linear, plain)
+                + model.norms_per_layer * h * plain
+                + _mlp_bytes(model, kind.mlp == MOE_MLP, tp, linear, plain)
+            )
+        total += per_kind[kind]
     return int(total)
 
 
@@ -96,11 +99,12 @@ def _rotary_cache_bytes(model: ModelArchitecture, activation_bytes: int) -> int:
     return model.max_position_embeddings * rotary_dim * activation_bytes
 
 
-def _attention_bytes(model: ModelArchitecture, tp: int, linear: LinearBytes, plain: int) -> float:
+def _attention_bytes(model: ModelArchitecture, kind: Layer, tp: int, linear: LinearBytes, plain: int) -> float:
     h = model.hidden_size
     heads = model.num_attention_heads // tp
-    if model.mla is not None:
+    if kind.attention == MLA_ATTENTION:
         m = model.mla
+        assert m is not None
         qk_head = m.qk_nope_head_dim + m.qk_rope_head_dim
         if m.q_lora_rank:
             q = linear.of(h, m.q_lora_rank) + m.q_lora_rank * plain + linear.of(m.q_lora_rank, heads * qk_head)
