@@ -21,7 +21,8 @@ buffers exist before the budget is measured and sit outside it.
 from __future__ import annotations
 
 from sizing.accounting import Accounting
-from sizing.architecture import ModelArchitecture
+from sizing.architecture import MLA_ATTENTION, ModelArchitecture
+from sizing.runner import uses_v2_model_runner
 from sizing.settings import ServingSettings
 
 GIB = 1024**3
@@ -54,8 +55,9 @@ CUDAGRAPH_V2_BYTES_PER_VOCAB_ENTRY = 6
 
 
 def uses_v1_model_runner(model: ModelArchitecture, accounting: Accounting) -> bool:
-    """vLLM 0.26 runs generative dense models on the V2 runner and MoE models on V1."""
-    return model.moe is not None and accounting.moe_on_v1_runner
+    """vLLM 0.26 falls back to V1 for the models outside its V2 default (``sizing.runner``);
+    later releases run every model on V2."""
+    return accounting.moe_on_v1_runner and not uses_v2_model_runner(model)
 
 
 def profile_requests(settings: ServingSettings) -> int:
@@ -86,9 +88,9 @@ def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) ->
     hidden = tokens * model.hidden_size * a
     slack = ALLOCATOR_SLACK_EAGER if settings.enforce_eager else ALLOCATOR_SLACK_COMPILED
     residual_copies = 3.0 if settings.enforce_eager else 2.0 + 1.0 / tp
-    peak = 0.0
+    peak = _mla_projection_bytes(model, tp, tokens, a) + residual_copies * hidden if _has_mla(model, layers) else 0.0
     if any(not model.is_moe_layer(i) for i in layers):
-        peak = 3 * tokens * (model.intermediate_size // tp) * a + residual_copies * hidden
+        peak = max(peak, 3 * tokens * (model.intermediate_size // tp) * a + residual_copies * hidden)
     if any(model.is_moe_layer(i) for i in layers):
         peak = max(
             peak,
@@ -97,6 +99,30 @@ def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) ->
             + _shared_expert_bytes(model, tp, tokens, a),
         )
     return int(peak + slack)
+
+
+def _has_mla(model: ModelArchitecture, layers: range) -> bool:
+    return any(model.layers[i].attention == MLA_ATTENTION for i in layers)
+
+
+def _mla_projection_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int) -> int:
+    """An MLA layer's attention piece: the query heads, the compressed KV latent with its rotary
+    key, and the attention output (the profile run skips the attention kernel itself)."""
+    m = model.mla
+    assert m is not None
+    heads = model.num_attention_heads // tp
+    width = heads * (m.qk_nope_head_dim + m.qk_rope_head_dim) + m.kv_lora_rank + m.qk_rope_head_dim
+    return tokens * (width + heads * m.v_head_dim) * a
+
+
+def mla_workspace_bytes(model: ModelArchitecture, settings: ServingSettings, block_size: int, act_bytes: int) -> int:
+    """The MLA metadata builder's chunked-prefill workspace (``MLACommonMetadataBuilder``):
+    ``min(max(8 x max_model_len, 4 x max_num_seqs x block), 128 Ki)`` tokens of the latent. It is
+    allocated with the attention backends after the KV cache, so it sits outside the budget."""
+    if model.mla is None or not any(layer.attention == MLA_ATTENTION for layer in model.layers):
+        return 0
+    tokens = min(max(8 * settings.max_model_len, 4 * settings.max_num_seqs * block_size), 128 * 1024)
+    return tokens * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim) * act_bytes
 
 
 def _moe_copies(tp: int, residual_copies: float) -> float:

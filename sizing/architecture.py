@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sizing.errors import SizingError
+from sizing.quantization import WeightFormat, parse_quantization_config
 
 # vLLM architectures whose model classes implement SupportsPP (pipeline parallel).
 PIPELINE_PARALLEL_ARCHITECTURES = frozenset(
@@ -107,6 +108,7 @@ class ModelArchitecture:
     mla: MultiHeadLatentAttention | None = None
     hf_repo_id: str | None = None
     published_parameters: int | None = None
+    quantization: WeightFormat | None = None  # the checkpoint's own format (config.json's quantization_config)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], name: str | None = None) -> ModelArchitecture:
@@ -286,6 +288,7 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
         mla=mla,
         hf_repo_id=config.get("_name_or_path") or None,
         published_parameters=published,
+        quantization=parse_quantization_config(config, label),
     )
 
 

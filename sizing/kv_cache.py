@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sizing.architecture import LINEAR_ATTENTION, MLA_ATTENTION, SLIDING_WINDOW, Layer, ModelArchitecture
 from sizing.gpus import Gpu
 from sizing.parallel import kv_heads_per_rank
+from sizing.runner import mla_attention_backend
 from sizing.settings import BLOCK_SIZE_TOKENS
 
 FLASH_MLA_BLOCK_SIZE_TOKENS = 64
@@ -29,8 +30,7 @@ GROUP_SIZE_SPREAD = 1.5
 
 
 def block_size_tokens(model: ModelArchitecture, gpu: Gpu, kv_cache_dtype_bytes: int = 2) -> int:
-    uses_mla = any(layer.attention == MLA_ATTENTION for layer in model.layers)
-    if uses_mla and gpu.compute_capability >= (9, 0):
+    if mla_attention_backend(model, gpu, kv_cache_dtype_bytes) == "FLASHMLA":
         return FLASH_MLA_BLOCK_SIZE_TOKENS
     return BLOCK_SIZE_TOKENS
 

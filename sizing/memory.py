@@ -22,15 +22,18 @@ from sizing.accounting import VLLM_0_26, Accounting
 from sizing.activation import (
     cuda_context_bytes,
     cudagraph_bytes,
+    mla_workspace_bytes,
     non_torch_increase_bytes,
     torch_activation_peak_bytes,
     uses_v1_model_runner,
 )
-from sizing.architecture import DTYPE_BYTES, ModelArchitecture
+from sizing.architecture import DTYPE_BYTES, LINEAR_ATTENTION, ModelArchitecture
+from sizing.basis import describe, extrapolated_parts, kv_margin_bytes
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import Gpu
 from sizing.kv_cache import KVCacheLayout, block_size_tokens, kv_cache_layout
 from sizing.parallel import pipeline_stage_layers
+from sizing.quantization import WeightFormat, resolve_weight_format
 from sizing.rules import max_model_len_error, parallel_layout_error, scheduler_error
 from sizing.settings import ServingSettings
 from sizing.weights import weights_bytes_per_gpu
@@ -43,6 +46,11 @@ def activation_bytes(model: ModelArchitecture, settings: ServingSettings) -> int
     if settings.dtype == "auto":
         return DTYPE_BYTES["float16"] if model.checkpoint_dtype == "float16" else DTYPE_BYTES["bfloat16"]
     return DTYPE_BYTES[settings.dtype]
+
+
+def checkpoint_weight_format(model: ModelArchitecture, settings: ServingSettings) -> WeightFormat | None:
+    """The format vLLM runs: the checkpoint's own unless the settings contradict it (SizingError)."""
+    return resolve_weight_format(model.quantization, settings.quantization, model.name)
 
 
 def estimate_memory(
@@ -61,9 +69,15 @@ def estimate_memory(
         or max_model_len_error(model, settings.max_model_len)
         or scheduler_error(settings)
     )
+    if not reason and any(layer.attention == LINEAR_ATTENTION for layer in model.layers):
+        reason = (
+            f"{model.name} has linear-attention/state-space layers: the sizing does not model their "
+            "per-request state, so it cannot predict vLLM's KV cache for this model"
+        )
     if reason:
         return _invalid(model, gpu, tp, pp, settings, reason, accounting)
 
+    fmt = checkpoint_weight_format(model, settings)
     act_bytes = activation_bytes(model, settings)
     total = gpu.torch_total_memory_gib * GIB
     budget = settings.gpu_memory_utilization * total
@@ -75,7 +89,7 @@ def estimate_memory(
     worst = None
     for index, layers in enumerate(stages):
         first, last = index == 0, index == len(stages) - 1
-        weights = weights_bytes_per_gpu(model, tp, layers, first, last, settings.quantization, act_bytes)
+        weights = weights_bytes_per_gpu(model, tp, layers, first, last, fmt, act_bytes)
         peak = torch_activation_peak_bytes(model, tp, layers, first, last, settings, act_bytes, v1_runner)
         non_torch = non_torch_increase_bytes(model, tp)
         graphs = cudagraph_bytes(model, tp, layers, last, settings, v1_runner)
@@ -96,7 +110,8 @@ def estimate_memory(
             needed=layout.bytes_needed_per_request(settings.max_model_len, batched),
         )
         context = cuda_context_bytes(model, tp)
-        stage["outside"] = context + (0 if graphs_in_budget else graphs)
+        workspace = mla_workspace_bytes(model, settings, block, act_bytes)
+        stage["outside"] = context + workspace + (0 if graphs_in_budget else graphs)
         stage["verdict"] = _verdict(model, gpu, settings, total, budget, context, stage)
         if worst is None or _worse(stage, worst):
             worst = stage
@@ -104,6 +119,12 @@ def estimate_memory(
     outside = worst["outside"]
     starts, why = worst["verdict"]
     max_concurrency = worst["concurrency"]
+    extrapolated = extrapolated_parts(model, range(model.num_layers), fmt, v1_runner, settings.kv_cache_dtype_bytes, pp)
+    in_budget = worst["weights"] + worst["peak"] + worst["non_torch"] + (worst["graphs"] if graphs_in_budget else 0)
+    margin = kv_margin_bytes(extrapolated, in_budget)
+    promised_bytes = max(0.0, worst["kv_bytes"] - margin)
+    layout: KVCacheLayout = worst["layout"]
+    batched = settings.max_num_batched_tokens
     return MemoryEstimate(
         model=model.name,
         gpu=gpu.name,
@@ -126,6 +147,12 @@ def estimate_memory(
         max_concurrency=max_concurrency,
         outside_budget_gib_per_gpu=outside / GIB,
         accounting=accounting.label,
+        basis=describe(extrapolated),
+        kv_margin_gib_per_gpu=margin / GIB,
+        promised_kv_cache_tokens=layout.tokens(promised_bytes, settings.max_model_len, batched),
+        promised_max_concurrency=layout.max_concurrency(promised_bytes, settings.max_model_len, batched),
+        weight_format=fmt.label() if fmt is not None else "unquantized",
+        model_runner="V1" if v1_runner else "V2",
     )
 
 
