@@ -90,7 +90,7 @@ def estimate_memory(
     for index, layers in enumerate(stages):
         first, last = index == 0, index == len(stages) - 1
         weights = weights_bytes_per_gpu(model, tp, layers, first, last, fmt, act_bytes)
-        peak = torch_activation_peak_bytes(model, tp, layers, first, last, settings, act_bytes, v1_runner)
+        peak = torch_activation_peak_bytes(model, tp, layers, first, last, settings, act_bytes, v1_runner, fmt)
         non_torch = non_torch_increase_bytes(model, tp)
         graphs = cudagraph_bytes(model, tp, layers, last, settings, v1_runner)
         kv_bytes = budget - weights - peak - non_torch - (graphs if graphs_in_budget else 0)
