@@ -13,6 +13,8 @@ from sizing.memory import estimate_memory
 from sizing.models import load_model, model_names
 from sizing.plan import Plan
 from sizing.planner import check_layout, plan_model
+from sizing.quantization import REQUESTABLE as QUANTIZATIONS
+from sizing.quantization import check_quantization
 from sizing.settings import ServingSettings
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "load_model",
     "model_names",
     "plan_model",
+    "QUANTIZATIONS",
+    "check_quantization",
     "resolve_gpu",
     "resolve_instance_type",
 ]

@@ -21,7 +21,7 @@ buffers exist before the budget is measured and sit outside it.
 from __future__ import annotations
 
 from sizing.accounting import Accounting
-from sizing.architecture import MLA_ATTENTION, ModelArchitecture
+from sizing.architecture import MLA_ATTENTION, MOE_MLP, ModelArchitecture
 from sizing.quantization import WeightFormat
 from sizing.runner import uses_v2_model_runner
 from sizing.settings import ServingSettings
@@ -92,9 +92,10 @@ def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int, fm
     slack = ALLOCATOR_SLACK_EAGER if settings.enforce_eager else ALLOCATOR_SLACK_COMPILED
     residual_copies = 3.0 if settings.enforce_eager else 2.0 + 1.0 / tp
     peak = _mla_projection_bytes(model, tp, tokens, a) + residual_copies * hidden if _has_mla(model, layers) else 0.0
-    if any(not model.is_moe_layer(i) for i in layers):
+    kinds = model.layer_counts(layers)
+    if any(kind.mlp != MOE_MLP for kind in kinds):
         peak = max(peak, dense_mlp_bytes(model, tp, tokens, a, fmt) + residual_copies * hidden)
-    if any(model.is_moe_layer(i) for i in layers):
+    if any(kind.mlp == MOE_MLP for kind in kinds):
         peak = max(
             peak,
             _moe_workspace_bytes(model, tp, tokens, a)
@@ -133,7 +134,7 @@ def dense_mlp_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int, fmt:
 
 
 def _has_mla(model: ModelArchitecture, layers: range) -> bool:
-    return any(model.layers[i].attention == MLA_ATTENTION for i in layers)
+    return any(kind.attention == MLA_ATTENTION for kind in model.layer_counts(layers))
 
 
 def _mla_projection_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int) -> int:
@@ -150,7 +151,7 @@ def mla_workspace_bytes(model: ModelArchitecture, settings: ServingSettings, blo
     """The MLA metadata builder's chunked-prefill workspace (``MLACommonMetadataBuilder``):
     ``min(max(8 x max_model_len, 4 x max_num_seqs x block), 128 Ki)`` tokens of the latent. It is
     allocated with the attention backends after the KV cache, so it sits outside the budget."""
-    if model.mla is None or not any(layer.attention == MLA_ATTENTION for layer in model.layers):
+    if model.mla is None or not any(kind.attention == MLA_ATTENTION for kind in model.kinds):
         return 0
     tokens = min(max(8 * settings.max_model_len, 4 * settings.max_num_seqs * block_size), 128 * 1024)
     return tokens * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim) * act_bytes
@@ -189,7 +190,7 @@ def _sampler_stage_bytes(model, tp, layers, settings: ServingSettings, a: int, v
     vocab = model.vocab_size
     hidden = (settings.max_num_batched_tokens + rows) * model.hidden_size * a
     persistent = 0
-    if any(model.is_moe_layer(i) for i in layers):
+    if any(kind.mlp == MOE_MLP for kind in model.layer_counts(layers)):
         persistent = _moe_workspace_bytes(model, tp, settings.max_num_batched_tokens, a)
     gathered = rows * (vocab // tp) * a + 2 * rows * vocab * a if tp > 1 else 0
     sampler = rows * vocab * (a + (12 if v1_runner else 4))

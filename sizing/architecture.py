@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sizing.errors import SizingError
@@ -133,7 +134,40 @@ class ModelArchitecture:
         return max(windows) if windows else None  # type: ignore[type-var]
 
     def layer_kinds(self, layers: range) -> set[Layer]:
-        return set(self.layers[layers.start : layers.stop])
+        return set(self.layer_counts(layers))
+
+    @cached_property
+    def kinds(self) -> frozenset[Layer]:
+        return frozenset(self.layers)
+
+    @cached_property
+    def memo(self) -> dict:
+        """Derived figures the planner asks for thousands of times (the model is immutable)."""
+        return {}
+
+    @cached_property
+    def runs(self) -> tuple[tuple[int, int, Layer], ...]:
+        """(start, stop, layer) for each run of identical consecutive layers."""
+        out: list[tuple[int, int, Layer]] = []
+        for index, layer in enumerate(self.layers):
+            if out and out[-1][2] == layer:
+                out[-1] = (out[-1][0], index + 1, layer)
+            else:
+                out.append((index, index + 1, layer))
+        return tuple(out)
+
+    def layer_counts(self, layers: range) -> dict[Layer, int]:
+        """How many layers of each kind a (pipeline stage's) range holds."""
+        key = ("counts", layers.start, layers.stop)
+        counts = self.memo.get(key)
+        if counts is None:
+            counts = {}
+            for start, stop, layer in self.runs:
+                overlap = min(stop, layers.stop) - max(start, layers.start)
+                if overlap > 0:
+                    counts[layer] = counts.get(layer, 0) + overlap
+            self.memo[key] = counts
+        return counts
 
     @property
     def parameters(self) -> int:

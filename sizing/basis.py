@@ -50,7 +50,7 @@ def extrapolated_parts(
 ) -> tuple[str, ...]:
     """What of this prediction no calibration run covers, in words a plan can show."""
     parts: list[str] = []
-    kinds = {model.layers[i] for i in layers}
+    kinds = set(model.layer_counts(layers) if isinstance(layers, range) else (model.layers[i] for i in layers))
     runner = "V1" if v1_runner else "V2"
     for mlp in sorted({k.mlp for k in kinds}):
         if (runner, mlp) not in MEASURED_RUNNER_MLP:

@@ -53,7 +53,7 @@ def kv_cache_bytes_per_token_of_layer(
 
 def kv_cache_bytes_per_token_per_layer(model: ModelArchitecture, tensor_parallel_size: int, dtype_bytes: int) -> int:
     """The largest per-layer figure (vLLM unifies the page size across layers)."""
-    kinds = set(model.layers)
+    kinds = model.kinds
     return max(kv_cache_bytes_per_token_of_layer(model, layer, tensor_parallel_size, dtype_bytes) for layer in kinds)
 
 
@@ -124,16 +124,25 @@ class KVCacheLayout:
 def kv_cache_layout(
     model: ModelArchitecture, layers: range, tensor_parallel_size: int, dtype_bytes: int, block_size: int
 ) -> KVCacheLayout:
+    key = ("kv-layout", layers.start, layers.stop, tensor_parallel_size, dtype_bytes, block_size)
+    layout = model.memo.get(key)
+    if layout is None:
+        layout = model.memo[key] = _kv_cache_layout(model, layers, tensor_parallel_size, dtype_bytes, block_size)
+    return layout
+
+
+def _kv_cache_layout(
+    model: ModelArchitecture, layers: range, tensor_parallel_size: int, dtype_bytes: int, block_size: int
+) -> KVCacheLayout:
     counts: dict[int | None, int] = {}
     page = 0
-    for index in layers:
-        layer = model.layers[index]
+    for layer, count in model.layer_counts(layers).items():
         per_token = kv_cache_bytes_per_token_of_layer(model, layer, tensor_parallel_size, dtype_bytes)
         if per_token == 0:
             continue
         page = max(page, per_token * block_size)
         window = layer.sliding_window if layer.attention == SLIDING_WINDOW else None
-        counts[window] = counts.get(window, 0) + 1
+        counts[window] = counts.get(window, 0) + count
     if not counts:
         return KVCacheLayout(block_size, 0, 0, (), 0)
     fewest, most = min(counts.values()), max(counts.values())

@@ -69,7 +69,7 @@ def estimate_memory(
         or max_model_len_error(model, settings.max_model_len)
         or scheduler_error(settings)
     )
-    if not reason and any(layer.attention == LINEAR_ATTENTION for layer in model.layers):
+    if not reason and any(kind.attention == LINEAR_ATTENTION for kind in model.kinds):
         reason = (
             f"{model.name} has linear-attention/state-space layers: the sizing does not model their "
             "per-request state, so it cannot predict vLLM's KV cache for this model"

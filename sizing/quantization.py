@@ -139,6 +139,13 @@ def resolve_weight_format(checkpoint: WeightFormat | None, requested: str, label
     )
 
 
+def check_quantization(checkpoint: WeightFormat | None, requested: str, label: str) -> str:
+    """For the stack's config validation: the quantization vLLM will run, as its logs name it
+    ("none" for an unquantized checkpoint), or SizingError naming both when they contradict."""
+    fmt = resolve_weight_format(checkpoint, requested, label)
+    return fmt.method if fmt is not None else NONE
+
+
 def _fp8(raw: Mapping[str, Any], label: str) -> WeightFormat:
     """AutoFP8 / ``Fp8Config``: per-tensor FP8 weights (or 128x128 blocks with
     ``weight_block_size``), static or dynamic per-tensor input scales."""

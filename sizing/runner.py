@@ -41,7 +41,7 @@ DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES = frozenset(
 
 def uses_v2_model_runner(model: ModelArchitecture) -> bool:
     default = model.architecture in DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES
-    kinds = {layer.attention for layer in model.layers}
+    kinds = {kind.attention for kind in model.kinds}
     hybrid = LINEAR_ATTENTION in kinds and len(kinds) > 1
     if hybrid and not default:
         return False
@@ -51,7 +51,7 @@ def uses_v2_model_runner(model: ModelArchitecture) -> bool:
 
 
 def mla_attention_backend(model: ModelArchitecture, gpu: Gpu, kv_cache_dtype_bytes: int) -> str | None:
-    if not any(layer.attention == MLA_ATTENTION for layer in model.layers):
+    if not any(kind.attention == MLA_ATTENTION for kind in model.kinds):
         return None
     if gpu.compute_capability[0] == 9:
         return "FLASH_ATTN_MLA" if kv_cache_dtype_bytes == 2 else "FLASHMLA"

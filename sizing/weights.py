@@ -98,20 +98,33 @@ def weights_bytes_per_gpu(
     if last_stage:
         total += h * plain
     total += allocated_bytes(_rotary_cache_bytes(model, activation_bytes))
-    per_kind: dict[tuple, float] = {}
-    for index in layers:
-        kind = model.layers[index]
-        flags = (True,) * 4 if fmt is None or not fmt.ignore else _quantized_modules(fmt, index)
-        key = (kind, flags)
-        if key not in per_kind:
-            qkv, o, gate_up, down = (quantized if flag else unquantized for flag in flags)
-            per_kind[key] = (
-                _attention_bytes(model, kind, tp, qkv, o, plain)
-                + model.norms_per_layer * h * plain
-                + _mlp_bytes(model, kind.mlp == MOE_MLP, tp, gate_up, down, plain)
-            )
-        total += per_kind[key]
+    for (kind, flags), count in _stage_counts(model, fmt, layers).items():
+        qkv, o, gate_up, down = (quantized if flag else unquantized for flag in flags)
+        per_layer = (
+            _attention_bytes(model, kind, tp, qkv, o, plain)
+            + model.norms_per_layer * h * plain
+            + _mlp_bytes(model, kind.mlp == MOE_MLP, tp, gate_up, down, plain)
+        )
+        total += count * per_layer
     return int(total)
+
+
+ALL_QUANTIZED = (True, True, True, True)
+
+
+def _stage_counts(model: ModelArchitecture, fmt: WeightFormat | None, layers: range) -> dict[tuple, int]:
+    """Layers of the range per (kind, which projections are quantized)."""
+    if fmt is None or not fmt.ignore:
+        return {(kind, ALL_QUANTIZED): count for kind, count in model.layer_counts(layers).items()}
+    key = ("weight-counts", fmt, layers.start, layers.stop)
+    counts = model.memo.get(key)
+    if counts is None:
+        counts = {}
+        for index in layers:
+            pair = (model.layers[index], _quantized_modules(fmt, index))
+            counts[pair] = counts.get(pair, 0) + 1
+        model.memo[key] = counts
+    return counts
 
 
 def _quantized_modules(fmt: WeightFormat, layer: int) -> tuple[bool, bool, bool, bool]:

@@ -159,3 +159,14 @@ def test_four_bit_checkpoints_get_marlins_shape_rules_without_being_asked():
     estimate = check_layout(awq, settings, gpu="H100-80GB", tensor_parallel_size=8)
     assert estimate.valid is False and "min_thread_k" in estimate.reason
     assert check_layout(load_model("llama-2-7b"), settings, gpu="H100-80GB", tensor_parallel_size=8).valid
+
+
+def test_the_stack_can_check_a_requested_quantization_against_the_catalog_model():
+    from sizing import QUANTIZATIONS, check_quantization
+
+    fp8 = load_model("llama-3.1-70b-fp8")
+    assert check_quantization(fp8.quantization, "none", fp8.name) == "compressed-tensors"
+    assert check_quantization(None, "fp8", "llama-3.1-70b") == "fp8"
+    assert {"none", "fp8", "awq", "gptq", "compressed-tensors", "bitsandbytes"} == set(QUANTIZATIONS)
+    with pytest.raises(SizingError, match=r"'gptq'.*'compressed-tensors'"):
+        check_quantization(fp8.quantization, "gptq", fp8.name)
