@@ -223,60 +223,136 @@ class ModelArchitecture:
         return total
 
 
-def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
-    label = name or str(config.get("_name_or_path") or "the model")
+# Upper bounds far above any published model: they refuse absurd configs in microseconds instead
+# of letting the planner enumerate layouts of a million-layer model.
+LIMITS = {
+    "hidden_size": 1 << 17,
+    "num_hidden_layers": 1 << 11,
+    "num_attention_heads": 1 << 12,
+    "num_key_value_heads": 1 << 12,
+    "head_dim": 1 << 12,
+    "vocab_size": 1 << 23,
+    "intermediate_size": 1 << 20,
+    "max_position_embeddings": 1 << 27,
+    "sliding_window": 1 << 27,
+    "experts": 1 << 13,
+    "rank": 1 << 17,
+}
+ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention"})
 
-    def need(key: str, *alternatives: str) -> Any:
+
+class _Fields:
+    """The config.json boundary: every field the sizing reads, typed and range-checked, each
+    failure naming the file, the field, the value and the rule."""
+
+    def __init__(self, config: Mapping[str, Any], label: str):
+        if not isinstance(config, Mapping):
+            raise SizingError(f"config.json of {label} must be a JSON object, got {type(config).__name__}")
+        self.config, self.label = config, label
+
+    def fail(self, key: str, value: Any, rule: str) -> SizingError:
+        return SizingError(f"config.json of {self.label}: {key} = {value!r} is invalid: {rule}")
+
+    def present(self, key: str) -> bool:
+        return self.config.get(key) is not None
+
+    def whole(self, key: str, *alternatives: str, low: int = 1, high: int | None = None, default: Any = ...) -> int:
         for k in (key, *alternatives):
-            if config.get(k) is not None:
-                return config[k]
-        keys = " or ".join(repr(k) for k in (key, *alternatives))
-        raise SizingError(f"config.json of {label} has no {keys}: the sizing needs it")
-
-    def integer(key: str, *alternatives: str) -> int:
-        value = need(key, *alternatives)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 0:
-            raise SizingError(f"config.json of {label}: {key} must be a whole number, got {value!r}")
+            if self.present(k):
+                key, value = k, self.config[k]
+                break
+        else:
+            if default is not ...:
+                return default
+            keys = " or ".join(repr(k) for k in (key, *alternatives))
+            raise SizingError(f"config.json of {self.label} has no {keys}: the sizing needs it")
+        high = high if high is not None else LIMITS.get(key, 1 << 31)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or value != value
+            or value
+            in (
+                float("inf"),
+                float("-inf"),
+            )
+        ):
+            raise self.fail(key, value, f"must be a whole number from {low} to {high:,}")
+        if int(value) != value or not low <= value <= high:
+            raise self.fail(key, value, f"must be a whole number from {low} to {high:,}")
         return int(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(key, value, "must be true or false")
+        return value
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.fail(key, value, "must be a string")
+        return value
+
+
+def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
+    label = name or (str(config.get("_name_or_path") or "the model") if isinstance(config, Mapping) else "the model")
+    f = _Fields(config, label)
 
     architectures = config.get("architectures") or []
     if isinstance(architectures, str):
         architectures = [architectures]
+    if not isinstance(architectures, list) or not all(isinstance(a, str) and a for a in architectures):
+        raise f.fail("architectures", architectures, 'must be a list of model class names, e.g. ["LlamaForCausalLM"]')
     architecture = architectures[0] if architectures else ""
-    model_type = str(config.get("model_type") or "")
+    model_type = f.text("model_type")
     if not architecture and not model_type:
         raise SizingError(f"config.json of {label} has neither 'architectures' nor 'model_type'")
 
-    hidden = integer("hidden_size")
-    layers = integer("num_hidden_layers")
-    heads = integer("num_attention_heads")
-    kv_heads = integer("num_key_value_heads") if config.get("num_key_value_heads") is not None else heads
-    head_dim = integer("head_dim") if config.get("head_dim") else hidden // heads
-    vocab = integer("vocab_size")
-    intermediate = integer("intermediate_size") if config.get("intermediate_size") is not None else 0
-    max_pos = integer("max_position_embeddings")
+    hidden = f.whole("hidden_size")
+    layers = f.whole("num_hidden_layers")
+    heads = f.whole("num_attention_heads")
+    kv_heads = f.whole("num_key_value_heads", high=heads, default=heads)
+    if heads % kv_heads:
+        raise f.fail("num_key_value_heads", kv_heads, f"num_attention_heads ({heads}) must be a multiple of it")
+    if f.present("head_dim"):
+        head_dim = f.whole("head_dim")
+    elif hidden % heads:
+        raise f.fail(
+            "hidden_size", hidden, f"must be divisible by num_attention_heads ({heads}) when head_dim is not given"
+        )
+    else:
+        head_dim = hidden // heads
+    vocab = f.whole("vocab_size")
+    intermediate = f.whole("intermediate_size", default=0)
+    max_pos = f.whole("max_position_embeddings")
 
-    moe = _parse_moe(config, intermediate)
+    moe = _parse_moe(f, intermediate, layers)
     if moe is None and intermediate == 0:
-        need("intermediate_size")
+        f.whole("intermediate_size")
     mla = None
     if config.get("kv_lora_rank"):
+        high = LIMITS["rank"]
         mla = MultiHeadLatentAttention(
-            kv_lora_rank=integer("kv_lora_rank"),
-            q_lora_rank=integer("q_lora_rank") if config.get("q_lora_rank") else None,
-            qk_rope_head_dim=integer("qk_rope_head_dim"),
-            qk_nope_head_dim=integer("qk_nope_head_dim"),
-            v_head_dim=integer("v_head_dim"),
+            kv_lora_rank=f.whole("kv_lora_rank", high=high),
+            q_lora_rank=f.whole("q_lora_rank", high=high) if config.get("q_lora_rank") else None,
+            qk_rope_head_dim=f.whole("qk_rope_head_dim", high=LIMITS["head_dim"]),
+            qk_nope_head_dim=f.whole("qk_nope_head_dim", high=LIMITS["head_dim"]),
+            v_head_dim=f.whole("v_head_dim", high=LIMITS["head_dim"]),
         )
 
-    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
-    if dtype not in DTYPE_BYTES:
-        raise SizingError(f"config.json of {label}: torch_dtype {dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
-    gemma = model_type.startswith("gemma")
-    tie = bool(config.get("tie_word_embeddings", gemma))
-    window = config.get("sliding_window")
-    sliding = _sliding_layers(config, model_type, layers, window)
-    linear = _linear_layers(config, layers)
+    dtype = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+        raise f.fail("torch_dtype", dtype, f"must be one of {', '.join(DTYPE_BYTES)}")
+    tie = f.flag("tie_word_embeddings", model_type.startswith("gemma"))
+    window = f.whole("sliding_window", default=None) if config.get("sliding_window") is not False else None
+    layer_types = _layer_types(f, layers)
+    sliding = _sliding_layers(f, model_type, layers, window, layer_types)
+    linear = tuple(t in LINEAR_LAYER_TYPES for t in layer_types) if layer_types else (False,) * layers
     attention = [
         LINEAR_ATTENTION
         if linear[i]
@@ -291,15 +367,13 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
         Layer(
             attention=attention[i],
             mlp=MOE_MLP if _is_moe_layer(moe, i) else DENSE_MLP,
-            sliding_window=int(window) if attention[i] == SLIDING_WINDOW else None,
+            sliding_window=window if attention[i] == SLIDING_WINDOW else None,
         )
         for i in range(layers)
     )
-    published = (
-        config.get("_published_params", {}).get("exact_from_config")
-        if isinstance(config.get("_published_params"), dict)
-        else None
-    )
+    published_params = config.get("_published_params")
+    published = published_params.get("exact_from_config") if isinstance(published_params, dict) else None
+    repo = config.get("_name_or_path")
     return ModelArchitecture(
         name=label,
         architecture=architecture or model_type,
@@ -314,37 +388,53 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
         max_position_embeddings=max_pos,
         tie_word_embeddings=tie,
         checkpoint_dtype=dtype,
-        qkv_bias=bool(config.get("attention_bias", model_type == "qwen2" or model_type == "qwen2_moe")),
-        mlp_bias=bool(config.get("mlp_bias", False)),
+        qkv_bias=f.flag("attention_bias", model_type in ("qwen2", "qwen2_moe")),
+        mlp_bias=f.flag("mlp_bias", False),
         norms_per_layer=4 if model_type in ("gemma2", "gemma3", "gemma3_text") else 2,
         layers=layer_specs,
         moe=moe,
         mla=mla,
-        hf_repo_id=config.get("_name_or_path") or None,
-        published_parameters=published,
+        hf_repo_id=repo if isinstance(repo, str) and repo else None,
+        published_parameters=published if isinstance(published, int) else None,
         quantization=parse_quantization_config(config, label),
     )
 
 
-def _parse_moe(config: Mapping[str, Any], intermediate: int) -> MoE | None:
-    experts = config.get("num_local_experts") or config.get("n_routed_experts") or config.get("num_experts")
-    if not experts:
+def _parse_moe(f: _Fields, intermediate: int, layers: int) -> MoE | None:
+    keys = ("num_local_experts", "n_routed_experts", "num_experts")
+    if not any(f.config.get(k) for k in keys):
         return None
-    expert_size = int(config.get("moe_intermediate_size") or intermediate)
+    experts = f.whole(*keys, high=LIMITS["experts"])
+    expert_size = f.whole("moe_intermediate_size", default=0) or intermediate
+    if not expert_size:
+        f.whole("moe_intermediate_size")
     shared, gated = 0, False
-    if config.get("n_shared_experts"):
-        shared = int(config["n_shared_experts"]) * expert_size
-    elif config.get("shared_expert_intermediate_size"):
-        shared, gated = int(config["shared_expert_intermediate_size"]), True
+    if f.config.get("n_shared_experts"):
+        shared = f.whole("n_shared_experts", high=experts) * expert_size
+    elif f.config.get("shared_expert_intermediate_size"):
+        shared, gated = f.whole("shared_expert_intermediate_size", high=LIMITS["intermediate_size"]), True
     return MoE(
-        num_experts=int(experts),
-        experts_per_token=int(config.get("num_experts_per_tok") or 2),
+        num_experts=experts,
+        experts_per_token=f.whole("num_experts_per_tok", high=experts, default=min(2, experts)),
         expert_intermediate_size=expert_size,
         shared_expert_intermediate_size=shared,
-        first_dense_layers=int(config.get("first_k_dense_replace") or 0),
-        layer_frequency=int(config.get("moe_layer_freq") or config.get("decoder_sparse_step") or 1),
+        first_dense_layers=f.whole("first_k_dense_replace", low=0, high=layers, default=0),
+        layer_frequency=f.whole("moe_layer_freq", "decoder_sparse_step", high=layers, default=1),
         shared_expert_gate=gated,
     )
+
+
+def _layer_types(f: _Fields, layers: int) -> tuple[str, ...] | None:
+    value = f.config.get("layer_types")
+    if value is None:
+        return None
+    known = sorted(ATTENTION_LAYER_TYPES | LINEAR_LAYER_TYPES)
+    if not isinstance(value, list) or len(value) != layers or not all(isinstance(t, str) for t in value):
+        raise f.fail("layer_types", value, f"must list one type per layer ({layers}), each one of {', '.join(known)}")
+    unknown = sorted({t for t in value if t not in ATTENTION_LAYER_TYPES | LINEAR_LAYER_TYPES})
+    if unknown:
+        raise f.fail("layer_types", unknown, f"unknown layer types; the sizing knows {', '.join(known)}")
+    return tuple(value)
 
 
 def _is_moe_layer(moe: MoE | None, layer: int) -> bool:
@@ -353,26 +443,20 @@ def _is_moe_layer(moe: MoE | None, layer: int) -> bool:
     return (layer - moe.first_dense_layers) % moe.layer_frequency == 0 if moe.layer_frequency > 1 else True
 
 
-def _linear_layers(config: Mapping[str, Any], layers: int) -> tuple[bool, ...]:
-    layer_types = config.get("layer_types")
-    if isinstance(layer_types, list) and len(layer_types) == layers:
-        return tuple(str(t) in LINEAR_LAYER_TYPES for t in layer_types)
-    return (False,) * layers
-
-
-def _sliding_layers(config: Mapping[str, Any], model_type: str, layers: int, window: Any) -> tuple[bool, ...]:
+def _sliding_layers(
+    f: _Fields, model_type: str, layers: int, window: int | None, layer_types: tuple[str, ...] | None
+) -> tuple[bool, ...]:
     """Which layers vLLM builds with a sliding-window attention spec."""
     if not window:
         return (False,) * layers
-    layer_types = config.get("layer_types")
-    if isinstance(layer_types, list) and len(layer_types) == layers:
+    if layer_types is not None:
         return tuple(t == "sliding_attention" for t in layer_types)
     if model_type == "gemma2":
         return tuple(i % 2 == 0 for i in range(layers))
-    if "use_sliding_window" in config:
-        if not config["use_sliding_window"]:
+    if "use_sliding_window" in f.config:
+        if not f.flag("use_sliding_window", False):
             return (False,) * layers
-        first_full = int(config.get("max_window_layers") or layers)
+        first_full = f.whole("max_window_layers", low=0, high=layers, default=layers) or layers
         return tuple(i >= first_full for i in range(layers))
     if model_type in ("mistral", "phi3"):
         return (True,) * layers

@@ -146,11 +146,33 @@ def check_quantization(checkpoint: WeightFormat | None, requested: str, label: s
     return fmt.method if fmt is not None else NONE
 
 
+def _names(raw: Mapping[str, Any], key: str, label: str) -> tuple[str, ...]:
+    """A list of module names or ``re:`` patterns (``ignore`` and its kin), checked here so that
+    matching them later cannot fail."""
+    value = raw.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise SizingError(
+            f"config.json of {label}: quantization_config.{key} = {value!r} is invalid: "
+            "must be a list of module names (or 're:' patterns)"
+        )
+    for pattern in value:
+        if pattern.startswith("re:"):
+            try:
+                re.compile(pattern[3:])
+            except re.error as error:
+                raise SizingError(
+                    f"config.json of {label}: quantization_config.{key} pattern {pattern!r} is invalid: {error}"
+                ) from None
+    return tuple(value)
+
+
 def _fp8(raw: Mapping[str, Any], label: str) -> WeightFormat:
     """AutoFP8 / ``Fp8Config``: per-tensor FP8 weights (or 128x128 blocks with
     ``weight_block_size``), static or dynamic per-tensor input scales."""
     static = str(raw.get("activation_scheme") or "dynamic") == "static"
-    ignore = tuple(str(x) for x in raw.get("ignored_layers") or raw.get("modules_to_not_convert") or ())
+    ignore = _names(raw, "ignored_layers", label) or _names(raw, "modules_to_not_convert", label)
     block = raw.get("weight_block_size")
     if block:
         if not (isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b > 0 for b in block)):
@@ -190,7 +212,7 @@ def _compressed_tensors(raw: Mapping[str, Any], label: str) -> WeightFormat:
     strategy = str(weights.get("strategy") or "tensor")
     symmetric = bool(weights.get("symmetric", True))
     activations = group.get("input_activations")
-    ignore = tuple(str(x) for x in raw.get("ignore") or ())
+    ignore = _names(raw, "ignore", label)
     where = f"config.json of {label}: quantization_config.config_groups.{name}.weights"
     if bits == 8 and isinstance(activations, Mapping):
         dynamic = "dynamic" if activations.get("dynamic") else "static"
@@ -207,7 +229,7 @@ def _compressed_tensors(raw: Mapping[str, Any], label: str) -> WeightFormat:
         )
     if bits in (4, 8) and activations is None:
         group_size = weights.get("group_size") if strategy == "group" else None
-        if strategy == "group" and not (isinstance(group_size, int) and group_size > 0):
+        if strategy == "group" and not (isinstance(group_size, int) and 0 < group_size <= 1 << 20):
             raise SizingError(f"{where}.group_size must be a whole number > 0 for strategy group, got {group_size!r}")
         per_group = 2.0 + (0.0 if symmetric else bits / 8)
         return WeightFormat(
@@ -233,10 +255,14 @@ def _int4_grouped(method: str, raw: Mapping[str, Any], label: str) -> WeightForm
     if bits != 4:
         raise SizingError(f"config.json of {label}: {method} with {bits!r} bits is not modelled (4-bit only)")
     group_size = raw.get("group_size", raw.get("q_group_size", 128))
-    if not isinstance(group_size, int) or (group_size <= 0 and group_size != -1):
+    if (
+        isinstance(group_size, bool)
+        or not isinstance(group_size, int)
+        or not (group_size == -1 or 0 < group_size <= 1 << 20)
+    ):
         raise SizingError(f"config.json of {label}: quantization_config.group_size {group_size!r} is invalid")
     act_order = method == "gptq" and bool(raw.get("desc_act"))
-    ignore = tuple(str(x) for x in raw.get("modules_to_not_convert") or ())
+    ignore = _names(raw, "modules_to_not_convert", label)
     return WeightFormat(
         method,
         f"W4A16 per-group {group_size}" + (" act-order" if act_order else ""),
@@ -251,7 +277,7 @@ def _int4_grouped(method: str, raw: Mapping[str, Any], label: str) -> WeightForm
 
 
 def _bitsandbytes(raw: Mapping[str, Any], label: str) -> WeightFormat:
-    ignore = tuple(str(x) for x in raw.get("llm_int8_skip_modules") or ())
+    ignore = _names(raw, "llm_int8_skip_modules", label)
     if raw.get("load_in_8bit"):
         return WeightFormat(
             "bitsandbytes", "LLM.int8 per-row", 1.0, scale_bytes_per_output=4.0, weight_bits=8, ignore=ignore
