@@ -39,6 +39,25 @@ PIPELINE_PARALLEL_ARCHITECTURES = frozenset(
     }
 )
 
+# The families whose parameter layout the sizing reproduces (attention and MLP projections, norms,
+# embeddings). Another class is refused unless its config maps it onto one of these explicitly.
+SIZED_ARCHITECTURES = PIPELINE_PARALLEL_ARCHITECTURES
+MODEL_TYPES = {
+    "llama": "LlamaForCausalLM",
+    "mistral": "MistralForCausalLM",
+    "mixtral": "MixtralForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+    "qwen2_moe": "Qwen2MoeForCausalLM",
+    "qwen3": "Qwen3ForCausalLM",
+    "qwen3_moe": "Qwen3MoeForCausalLM",
+    "gemma2": "Gemma2ForCausalLM",
+    "gemma3_text": "Gemma3ForCausalLM",
+    "phi3": "Phi3ForCausalLM",
+    "deepseek_v2": "DeepseekV2ForCausalLM",
+    "deepseek_v3": "DeepseekV3ForCausalLM",
+}
+SIZING_FAMILY_KEY = "_sizing_architecture"
+
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
@@ -312,6 +331,8 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
     model_type = f.text("model_type")
     if not architecture and not model_type:
         raise SizingError(f"config.json of {label} has neither 'architectures' nor 'model_type'")
+    architecture = architecture or MODEL_TYPES.get(model_type, model_type)
+    _sizing_family(f, architecture)
 
     hidden = f.whole("hidden_size")
     layers = f.whole("num_hidden_layers")
@@ -376,7 +397,7 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
     repo = config.get("_name_or_path")
     return ModelArchitecture(
         name=label,
-        architecture=architecture or model_type,
+        architecture=architecture,
         model_type=model_type,
         hidden_size=hidden,
         num_layers=layers,
@@ -397,6 +418,26 @@ def _parse(config: Mapping[str, Any], name: str | None) -> ModelArchitecture:
         hf_repo_id=repo if isinstance(repo, str) and repo else None,
         published_parameters=published if isinstance(published, int) else None,
         quantization=parse_quantization_config(config, label),
+    )
+
+
+def _sizing_family(f: _Fields, architecture: str) -> str:
+    """The family whose layout sizes this model: its own class, or the one its config maps it to."""
+    mapped = f.config.get(SIZING_FAMILY_KEY)
+    supported = ", ".join(sorted(SIZED_ARCHITECTURES))
+    if mapped is not None:
+        if mapped not in SIZED_ARCHITECTURES:
+            raise f.fail(SIZING_FAMILY_KEY, mapped, f"must be one of the families the sizing models: {supported}")
+        return mapped
+    if architecture in SIZED_ARCHITECTURES:
+        return architecture
+    raise f.fail(
+        "architectures",
+        [architecture],
+        f"{architecture} is not a family the sizing models ({supported}). If its layers are those of one of "
+        f'them (e.g. a Llama-shaped model under its own class name), add "{SIZING_FAMILY_KEY}": '
+        '"LlamaForCausalLM" (or that family) to its config.json to size it as that family; vLLM still runs it '
+        "as its own class",
     )
 
 

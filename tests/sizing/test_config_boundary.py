@@ -120,3 +120,17 @@ def test_numbers_pulumi_passes_as_floats_are_accepted():
     """Pulumi config hands numbers over as floats (protobuf Struct): 4096.0 is a whole number."""
     as_floats = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in LLAMA.items()}
     assert ModelArchitecture.from_config(as_floats, name="floats").hidden_size == 4096
+
+
+def test_unknown_architecture_is_refused_with_the_families_and_how_to_map_it():
+    falcon = {**LLAMA, "architectures": ["FalconForCausalLM"], "model_type": "falcon"}
+    with pytest.raises(SizingError) as caught:
+        ModelArchitecture.from_config(falcon, name="acme/falcon")
+    message = str(caught.value)
+    assert "FalconForCausalLM is not a family the sizing models" in message
+    assert "LlamaForCausalLM" in message and "MixtralForCausalLM" in message
+    assert '"_sizing_architecture": "LlamaForCausalLM"' in message
+    mapped = ModelArchitecture.from_config({**falcon, "_sizing_architecture": "LlamaForCausalLM"}, name="acme/falcon")
+    assert mapped.architecture == "FalconForCausalLM" and not mapped.supports_pipeline_parallel
+    with pytest.raises(SizingError, match="_sizing_architecture = 'GPT2'"):
+        ModelArchitecture.from_config({**falcon, "_sizing_architecture": "GPT2"}, name="acme/falcon")

@@ -37,6 +37,7 @@ def test_pipeline_parallel_refused_for_models_without_pp():
     config = {
         "architectures": ["FalconForCausalLM"],
         "model_type": "falcon",
+        "_sizing_architecture": "LlamaForCausalLM",  # sized as Llama-shaped, run by vLLM as Falcon
         "hidden_size": 1024,
         "num_hidden_layers": 4,
         "num_attention_heads": 8,

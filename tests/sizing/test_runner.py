@@ -35,7 +35,7 @@ def test_qwen2_moe_is_in_the_v2_default_set():
         architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe", num_experts=8, moe_intermediate_size=512
     )
     assert uses_v2_model_runner(ModelArchitecture.from_config(config, name="qwen2-moe"))
-    config["architectures"] = ["SomeOtherMoeForCausalLM"]
+    config.update(architectures=["SomeOtherMoeForCausalLM"], _sizing_architecture="Qwen2MoeForCausalLM")
     assert not uses_v2_model_runner(ModelArchitecture.from_config(config, name="other-moe"))
 
 
