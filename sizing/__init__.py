@@ -2,7 +2,8 @@
 
 Pure Python: it imports nothing from Pulumi, torch or vLLM, so ``pulumi preview`` (and CI) can
 size every server before anything is deployed. The accounting follows vLLM 0.26.0's v1 engine,
-calibrated on H100 80GB HBM3 (see ``sizing.memory``).
+calibrated on H100 80GB HBM3 (bf16) and H200 (FP8 checkpoints); see ``sizing.memory``. Each
+prediction says whether its path was measured or extrapolated, and keeps a margin (``sizing.basis``).
 """
 
 from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting

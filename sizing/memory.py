@@ -9,11 +9,14 @@ the release the calibration set was measured on, or a projection of a later rele
                 - non-torch memory growth during that run
                 - CUDA-graph estimate (V1 model runner; in 0.26 the V2 runner captures
                   graphs outside the budget)
-    tokens    = whole blocks (16 tokens; 64 for MLA on Hopper) of kv_cache / bytes per token of
-                the stage's layers
+    blocks    = kv_cache / (page per layer x layers per KV cache group) (``sizing.kv_cache``)
+    tokens    = max concurrency x max_model_len, as the start-up log reports them
 
-The CUDA context and communication buffers, and the V2 runner's CUDA graphs, sit outside the
-budget; they decide whether the budget fits on the device at all.
+The runner (V1/V2) follows ``sizing.runner``; the weight format, the checkpoint's own or one
+applied at load, ``sizing.quantization``. The CUDA context and communication buffers, MLA's
+chunked-prefill workspace and the V2 runner's CUDA graphs sit outside the budget; they decide
+whether the budget fits on the device at all. What a plan may promise is the KV cache less the
+margin of its path (``sizing.basis``).
 """
 
 from __future__ import annotations
