@@ -1,7 +1,8 @@
 """Whether a prediction stands on measurements of its model class, and the margin when it does not.
 
 The accounting has one path per combination of what changes memory: the model runner, the layer
-kinds (attention and MLP), the weight format, the KV cache dtype, pipeline parallelism. A path is
+kinds (attention and MLP) on one GPU or with tensor parallelism, the weight format (and whether
+it reaches MoE experts), the KV cache dtype, pipeline parallelism. A path is
 *measured* when real vLLM 0.26 runs of that class are in the calibration set
 (tests/sizing/calibration/), and *extrapolated* otherwise: its mechanisms are read from vLLM's
 source, but no run has checked their sum.
@@ -35,7 +36,9 @@ EXTRAPOLATION_MARGIN_FRACTION = 0.02
 EXTRAPOLATION_MARGIN_FLOOR_GIB = 0.3
 
 # The classes the calibration set holds (vLLM 0.26.0; H100 bf16 and H200 FP8 runs).
-MEASURED_RUNNER_MLP = frozenset({("V2", "dense"), ("V1", "moe")})
+# (runner, MLP kind, one GPU or tensor parallel): the non-torch growth and the MoE kernels'
+# buffers differ between one GPU and TP, so each regime counts only where a run measured it.
+MEASURED_RUNNER_MLP = frozenset({("V2", "dense", "TP=1"), ("V2", "dense", "TP>1"), ("V1", "moe", "TP>1")})
 MEASURED_ATTENTION = frozenset({FULL_ATTENTION})
 MEASURED_WEIGHT_SCHEMES = ("W8A8-FP8 per-tensor", "W8A8-FP8 per-channel")  # plus unquantized checkpoints
 
@@ -47,14 +50,19 @@ def extrapolated_parts(
     v1_runner: bool,
     kv_cache_dtype_bytes: int,
     pipeline_parallel_size: int,
+    tensor_parallel_size: int,
 ) -> tuple[str, ...]:
     """What of this prediction no calibration run covers, in words a plan can show."""
     parts: list[str] = []
     kinds = set(model.layer_counts(layers) if isinstance(layers, range) else (model.layers[i] for i in layers))
     runner = "V1" if v1_runner else "V2"
+    regime = "TP=1" if tensor_parallel_size == 1 else "TP>1"
     for mlp in sorted({k.mlp for k in kinds}):
-        if (runner, mlp) not in MEASURED_RUNNER_MLP:
-            parts.append(f"{'MoE' if mlp == MOE_MLP else 'dense'} layers on the {runner} model runner")
+        if (runner, mlp, regime) not in MEASURED_RUNNER_MLP:
+            where = " on one GPU" if regime == "TP=1" else " with tensor parallelism"
+            parts.append(f"{'MoE' if mlp == MOE_MLP else 'dense'} layers{where} on the {runner} model runner")
+    if fmt is not None and any(k.mlp == MOE_MLP for k in kinds):
+        parts.append(f"{fmt.method} quantized experts")
     names = {SLIDING_WINDOW: "sliding-window attention", MLA_ATTENTION: "MLA attention"}
     for attention in sorted({k.attention for k in kinds} - MEASURED_ATTENTION):
         parts.append(names.get(attention, attention.replace("_", " ")))

@@ -122,7 +122,9 @@ def estimate_memory(
     outside = worst["outside"]
     starts, why = worst["verdict"]
     max_concurrency = worst["concurrency"]
-    extrapolated = extrapolated_parts(model, range(model.num_layers), fmt, v1_runner, settings.kv_cache_dtype_bytes, pp)
+    extrapolated = extrapolated_parts(
+        model, range(model.num_layers), fmt, v1_runner, settings.kv_cache_dtype_bytes, pp, tp
+    )
     in_budget = worst["weights"] + worst["peak"] + worst["non_torch"] + (worst["graphs"] if graphs_in_budget else 0)
     margin = kv_margin_bytes(extrapolated, in_budget)
     promised_bytes = max(0.0, worst["kv_bytes"] - margin)

@@ -107,9 +107,10 @@ def test_margins_cover_the_errors_they_were_derived_from(record):
     estimate = _estimate(record)
     over = estimate.kv_cache_gib_per_gpu - record["kv_available_gib"]
     non_kv = record["memory_profile"]["requested_gib"] - record["kv_available_gib"]
-    assert over <= MEASURED_KV_MARGIN_GIB
+    if estimate.measured:
+        assert over <= MEASURED_KV_MARGIN_GIB
     assert over / non_kv <= EXTRAPOLATION_MARGIN_FRACTION
-    assert estimate.kv_margin_gib_per_gpu * GIB > 0
+    assert over <= estimate.kv_margin_gib_per_gpu and estimate.kv_margin_gib_per_gpu * GIB > 0
 
 
 def _one_kind_of_kv_layer(record) -> bool:
