@@ -110,10 +110,15 @@ def online_format(method: str) -> WeightFormat:
     raise SizingError(f"quantization {method!r} cannot be applied to an unquantized checkpoint")
 
 
-def resolve_weight_format(checkpoint: WeightFormat | None, requested: str, label: str) -> WeightFormat | None:
+def resolve_weight_format(
+    checkpoint: WeightFormat | None, requested: str, label: str, strict: bool = False
+) -> WeightFormat | None:
     """The format vLLM will run, or SizingError naming both sides when they contradict.
 
     ``requested`` "none" leaves it to the checkpoint, as vLLM does without ``--quantization``.
+    AWQ/GPTQ asked of an unquantized config sizes an AWQ/GPTQ checkpoint of that architecture
+    (the planner's what-if); ``strict`` refuses it, as vLLM does when the checkpoint it loads is
+    the unquantized one.
     """
     wanted = MARLIN_VARIANTS.get(requested, requested)
     if wanted not in REQUESTABLE:
@@ -121,7 +126,7 @@ def resolve_weight_format(checkpoint: WeightFormat | None, requested: str, label
     if checkpoint is None:
         if wanted == NONE:
             return None
-        if wanted not in ONLINE and wanted not in ("awq", "gptq"):
+        if wanted not in ONLINE and (strict or wanted not in ("awq", "gptq")):
             raise SizingError(
                 f"quantization {requested!r} contradicts the checkpoint of {label}, which is unquantized "
                 f"(no quantization_config in its config.json): vLLM refuses it at start. Use a {requested} "
@@ -140,9 +145,10 @@ def resolve_weight_format(checkpoint: WeightFormat | None, requested: str, label
 
 
 def check_quantization(checkpoint: WeightFormat | None, requested: str, label: str) -> str:
-    """For the stack's config validation: the quantization vLLM will run, as its logs name it
-    ("none" for an unquantized checkpoint), or SizingError naming both when they contradict."""
-    fmt = resolve_weight_format(checkpoint, requested, label)
+    """For the stack's config validation of the checkpoint it downloads: the quantization vLLM
+    will run, as its logs name it ("none" for an unquantized checkpoint), or SizingError naming
+    both when they contradict, AWQ/GPTQ of an unquantized checkpoint included."""
+    fmt = resolve_weight_format(checkpoint, requested, label, strict=True)
     return fmt.method if fmt is not None else NONE
 
 

@@ -170,3 +170,16 @@ def test_the_stack_can_check_a_requested_quantization_against_the_catalog_model(
     assert {"none", "fp8", "awq", "gptq", "compressed-tensors", "bitsandbytes"} == set(QUANTIZATIONS)
     with pytest.raises(SizingError, match=r"'gptq'.*'compressed-tensors'"):
         check_quantization(fp8.quantization, "gptq", fp8.name)
+
+
+def test_awq_of_an_unquantized_checkpoint_is_refused_where_the_checkpoint_is_the_one_loaded():
+    """The planner may size "an AWQ checkpoint of this architecture"; the stack, which downloads
+    the catalog's bf16 repo, must refuse it as vLLM would at start."""
+    from sizing import check_quantization
+
+    bf16 = load_model("llama-3.1-8b")
+    assert resolve_weight_format(bf16.quantization, "awq", bf16.name).method == "awq"
+    with pytest.raises(
+        SizingError, match=r"quantization 'awq' contradicts the checkpoint of llama-3.1-8b.*unquantized"
+    ):
+        check_quantization(bf16.quantization, "awq", bf16.name)
