@@ -14,6 +14,12 @@ the default set: DeepSeek-V2/V2-Lite (MLA + MoE) and Qwen2-MoE run on V2, Mixtra
 calibration agrees: every dense record (bf16 on H100, FP8 on H200) logged "Using V2 Model
 Runner", Mixtral the V1 runner, and DeepSeek-V2-Lite ran on V2 with FLASH_ATTN_MLA.
 
+Provenance: the v0.26.0 tag could not be fetched here (the repository snapshot exceeds the size
+limit); the rule above was read from vllm/config/vllm.py in indexed vLLM sources of a slightly
+later 0.2x release, whose default set also lists architectures that postdate 0.26 (Inkling,
+Kimi-K3, LongCat; irrelevant to this catalog). The 0.23 rule additionally sent quantized models to
+V1; 0.26 did not (the FP8 runs logged V2).
+
 The V1 runner subtracts its CUDA-graph estimate from the KV budget and its profile-run sampler
 forces top-k/top-p; the V2 runner captures graphs outside the budget (in 0.26) and samples the
 dummy batch without them (``sizing.activation``).
