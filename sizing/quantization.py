@@ -24,12 +24,12 @@ from sizing.errors import SizingError
 
 NONE = "none"
 # What ``--quantization`` (and the stack's ``quantization``) may say; "none" leaves it to the checkpoint.
-REQUESTABLE = ("none", "fp8", "awq", "gptq", "compressed-tensors", "bitsandbytes")
+REQUESTABLE = ("none", "fp8", "awq", "gptq", "compressed-tensors", "bitsandbytes", "fbgemm_fp8")
 # vLLM's Marlin variants of a checkpoint's method: asking for them is asking for the same checkpoint.
 MARLIN_VARIANTS = {"awq_marlin": "awq", "gptq_marlin": "gptq"}
 # Methods vLLM can apply to an unquantized checkpoint while loading it.
 ONLINE = frozenset({"fp8", "bitsandbytes"})
-SUPPORTED_METHODS = ("fp8", "compressed-tensors", "awq", "gptq", "bitsandbytes")
+SUPPORTED_METHODS = ("fp8", "compressed-tensors", "awq", "gptq", "bitsandbytes", "fbgemm_fp8")
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj")
 MLP_MODULES = ("gate_proj", "up_proj", "down_proj", "gate_up_proj")
 
@@ -91,6 +91,18 @@ def parse_quantization_config(config: Mapping[str, Any], label: str) -> WeightFo
         return _int4_grouped(method, raw, label)
     if method == "bitsandbytes":
         return _bitsandbytes(raw, label)
+    if method == "fbgemm_fp8":
+        # Meta's own FP8 releases (e.g. meta-llama/Llama-3.1-405B-Instruct-FP8): per-channel FP8
+        # weights, dynamic per-token activations, the listed modules left in bf16.
+        return WeightFormat(
+            "fbgemm_fp8",
+            "W8A8-FP8 per-channel, dynamic per-token activations",
+            1.0,
+            scale_bytes_per_output=4.0,
+            quantizes_activations=True,
+            weight_bits=8,
+            ignore=_names(raw, "modules_to_not_convert", label),
+        )
     raise SizingError(
         f"config.json of {label}: quantization_config.quant_method {method!r} is not one the sizing models; "
         f"supported: {', '.join(SUPPORTED_METHODS)}"

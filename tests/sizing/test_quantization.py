@@ -146,7 +146,9 @@ def test_each_scheme_sizes_linear_weights_with_its_scales(quantization, low, hig
 
 
 def test_unknown_quant_method_is_refused_with_the_supported_ones():
-    with pytest.raises(SizingError, match=r"quant_method 'hqq'.*fp8, compressed-tensors, awq, gptq, bitsandbytes"):
+    with pytest.raises(
+        SizingError, match=r"quant_method 'hqq'.*fp8, compressed-tensors, awq, gptq, bitsandbytes, fbgemm_fp8"
+    ):
         _with_quantization(DYNAMIC, {"quant_method": "hqq"})
 
 
@@ -167,7 +169,7 @@ def test_the_stack_can_check_a_requested_quantization_against_the_catalog_model(
     fp8 = load_model("llama-3.1-70b-fp8")
     assert check_quantization(fp8.quantization, "none", fp8.name) == "compressed-tensors"
     assert check_quantization(None, "fp8", "llama-3.1-70b") == "fp8"
-    assert {"none", "fp8", "awq", "gptq", "compressed-tensors", "bitsandbytes"} == set(QUANTIZATIONS)
+    assert {"none", "fp8", "awq", "gptq", "compressed-tensors", "bitsandbytes", "fbgemm_fp8"} == set(QUANTIZATIONS)
     with pytest.raises(SizingError, match=r"'gptq'.*'compressed-tensors'"):
         check_quantization(fp8.quantization, "gptq", fp8.name)
 
@@ -183,3 +185,18 @@ def test_awq_of_an_unquantized_checkpoint_is_refused_where_the_checkpoint_is_the
         SizingError, match=r"quantization 'awq' contradicts the checkpoint of llama-3.1-8b.*unquantized"
     ):
         check_quantization(bf16.quantization, "awq", bf16.name)
+
+
+def test_metas_fbgemm_fp8_keeps_the_listed_modules_in_bf16():
+    """Meta's FP8 releases leave the attention projections they list in bf16."""
+    listed = [f"model.layers.{i}.self_attn.{m}" for i in range(32) for m in ("q_proj", "k_proj", "v_proj", "o_proj")]
+    fbgemm = {
+        "quant_method": "fbgemm_fp8",
+        "activation_scale_ub": 1200.0,
+        "modules_to_not_convert": listed + ["lm_head"],
+    }
+    model = _with_quantization(DYNAMIC, fbgemm)
+    everything = _with_quantization(DYNAMIC, {**fbgemm, "modules_to_not_convert": ["lm_head"]})
+    attention = 32 * 4096 * (4096 + 2 * 1024 + 4096)  # qkv and o elements: bf16 keeps 2 bytes where fp8 had 1
+    assert _weights(model) - _weights(everything) == pytest.approx(attention, rel=0.01)
+    assert model.quantization.method == "fbgemm_fp8"
