@@ -2,7 +2,8 @@
 
 Pure Python: it imports nothing from Pulumi, torch or vLLM, so ``pulumi preview`` (and CI) can
 size every server before anything is deployed. The accounting follows vLLM 0.26.0's v1 engine,
-calibrated on H100 80GB HBM3 (see ``sizing.memory``).
+calibrated on H100 80GB HBM3 (bf16) and H200 (FP8 checkpoints); see ``sizing.memory``. Each
+prediction says whether its path was measured or extrapolated, and keeps a margin (``sizing.basis``).
 """
 
 from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting
@@ -13,6 +14,8 @@ from sizing.memory import estimate_memory
 from sizing.models import load_model, model_names
 from sizing.plan import Plan
 from sizing.planner import check_layout, plan_model
+from sizing.quantization import REQUESTABLE as QUANTIZATIONS
+from sizing.quantization import check_quantization
 from sizing.settings import ServingSettings
 
 __all__ = [
@@ -30,6 +33,8 @@ __all__ = [
     "load_model",
     "model_names",
     "plan_model",
+    "QUANTIZATIONS",
+    "check_quantization",
     "resolve_gpu",
     "resolve_instance_type",
 ]

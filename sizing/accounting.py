@@ -4,8 +4,9 @@ The calibration set was measured on vLLM 0.26.0; the stack deploys a newer image
 changed the accounting in between, and those changes are kept here as explicit switches rather
 than folded into fitted constants:
 
-- MoE models moved from the V1 to the V2 model runner ("Use MRV2 for all models by default",
-  vllm-project/vllm#53183, 2026-08);
+- the models outside 0.26's V2 default (MoE architectures other than DeepSeek-V2 and Qwen2-MoE,
+  hybrids; ``sizing.runner``) moved from the V1 to the V2 model runner ("Use MRV2 for all
+  models by default", vllm-project/vllm#53183, 2026-08);
 - the V2 runner started reserving its CUDA-graph memory inside the KV budget ("[Model Runner
   V2] Reserve CUDA graph memory", #53306, 2026-08), as V1 always did;
 - ``determine_available_memory`` now counts the free-memory drop since start-up plus the
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Accounting:
     vllm_release: str
-    moe_on_v1_runner: bool
+    moe_on_v1_runner: bool  # models outside the V2 default set fall back to the V1 runner
     v2_cudagraph_in_budget: bool
     basis: str
 
@@ -34,7 +35,7 @@ class Accounting:
 
 
 VLLM_0_26 = Accounting(
-    "0.26.0", moe_on_v1_runner=True, v2_cudagraph_in_budget=False, basis="measured on H100 80GB HBM3"
+    "0.26.0", moe_on_v1_runner=True, v2_cudagraph_in_budget=False, basis="measured on H100 80GB HBM3 and H200"
 )
 VLLM_0_32 = Accounting(
     "0.32.0",

@@ -21,11 +21,14 @@ buffers exist before the budget is measured and sit outside it.
 from __future__ import annotations
 
 from sizing.accounting import Accounting
-from sizing.architecture import ModelArchitecture
+from sizing.architecture import MLA_ATTENTION, MOE_MLP, ModelArchitecture
+from sizing.quantization import WeightFormat
+from sizing.runner import uses_v2_model_runner
 from sizing.settings import ServingSettings
 
 GIB = 1024**3
 MIB = 1024**2
+MARLIN_MAX_SMS = 132  # H100/H200 SXM; A100 has 108, so this bounds the reduce buffer from above
 ALLOCATOR_SLACK_COMPILED = 0.08 * GIB
 ALLOCATOR_SLACK_EAGER = 0.03 * GIB
 
@@ -54,8 +57,9 @@ CUDAGRAPH_V2_BYTES_PER_VOCAB_ENTRY = 6
 
 
 def uses_v1_model_runner(model: ModelArchitecture, accounting: Accounting) -> bool:
-    """vLLM 0.26 runs generative dense models on the V2 runner and MoE models on V1."""
-    return model.moe is not None and accounting.moe_on_v1_runner
+    """vLLM 0.26 falls back to V1 for the models outside its V2 default (``sizing.runner``);
+    later releases run every model on V2."""
+    return accounting.moe_on_v1_runner and not uses_v2_model_runner(model)
 
 
 def profile_requests(settings: ServingSettings) -> int:
@@ -71,25 +75,27 @@ def torch_activation_peak_bytes(
     settings: ServingSettings,
     act_bytes: int,
     v1_runner: bool,
+    weight_format: WeightFormat | None = None,
 ) -> int:
     """Later pipeline stages also allocate the buffers that receive hidden states and
     residual from the previous stage (``make_empty_intermediate_tensors``), during the run."""
     received = 0 if first_stage else 2 * settings.max_num_batched_tokens * model.hidden_size * act_bytes
-    peak = _forward_peak_bytes(model, tensor_parallel_size, layers, settings, act_bytes)
+    peak = _forward_peak_bytes(model, tensor_parallel_size, layers, settings, act_bytes, weight_format)
     if last_stage:
         peak = max(peak, _sampler_stage_bytes(model, tensor_parallel_size, layers, settings, act_bytes, v1_runner))
     return peak + received
 
 
-def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) -> int:
+def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int, fmt: WeightFormat | None = None) -> int:
     tokens = settings.max_num_batched_tokens
     hidden = tokens * model.hidden_size * a
     slack = ALLOCATOR_SLACK_EAGER if settings.enforce_eager else ALLOCATOR_SLACK_COMPILED
     residual_copies = 3.0 if settings.enforce_eager else 2.0 + 1.0 / tp
-    peak = 0.0
-    if any(not model.is_moe_layer(i) for i in layers):
-        peak = 3 * tokens * (model.intermediate_size // tp) * a + residual_copies * hidden
-    if any(model.is_moe_layer(i) for i in layers):
+    peak = _mla_projection_bytes(model, tp, tokens, a) + residual_copies * hidden if _has_mla(model, layers) else 0.0
+    kinds = model.layer_counts(layers)
+    if any(kind.mlp != MOE_MLP for kind in kinds):
+        peak = max(peak, dense_mlp_bytes(model, tp, tokens, a, fmt) + residual_copies * hidden)
+    if any(kind.mlp == MOE_MLP for kind in kinds):
         peak = max(
             peak,
             _moe_workspace_bytes(model, tp, tokens, a)
@@ -97,6 +103,58 @@ def _forward_peak_bytes(model, tp, layers, settings: ServingSettings, a: int) ->
             + _shared_expert_bytes(model, tp, tokens, a),
         )
     return int(peak + slack)
+
+
+def dense_mlp_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int, fmt: WeightFormat | None) -> int:
+    """The largest moment of a dense MLP in the profile run, per weight format.
+
+    Unquantized, SiLU-and-mul reads the gate/up output while writing its own: 3 x intermediate.
+    W8A8 kernels (FP8/INT8, Cutlass) quantize each GEMM's input to one byte per element with an
+    fp32 scale per token: the gate/up input's copy lives with the gate/up output, the activation's
+    copy with the activation and the down output, both below the SiLU moment (calibration: FP8
+    Llama-3.1-8B peaked at 1.78 GiB, bf16 at 1.77). Weight-only Marlin kernels add their fp32
+    reduce buffer (SMs x 64 rows x 256 columns) and, with act-order, a permuted copy of the input;
+    bitsandbytes dequantizes the weight to the activation dtype for the GEMM.
+    """
+    inter, h = model.intermediate_size // tp, model.hidden_size
+    gate_up, act = 2 * tokens * inter * a, tokens * inter * a
+    moments = [gate_up + act]
+    if fmt is not None and fmt.quantizes_activations:
+        moments += [tokens * (h + 4) + gate_up, act + tokens * (inter + 4) + tokens * h * a]
+    elif fmt is not None and fmt.method == "bitsandbytes":
+        moments += [tokens * h * a + h * 2 * inter * a + gate_up]
+    elif fmt is not None and fmt.weight_bits < 16:
+        reduce = MARLIN_MAX_SMS * min(-(-tokens // 16) * 16, 64) * 256 * 4
+        permuted = fmt.row_bytes_per_input > 0
+        moments += [
+            gate_up + reduce + (tokens * h * a if permuted else 0),
+            act + tokens * h * a + reduce + (act if permuted else 0),
+        ]
+    return int(max(moments))
+
+
+def _has_mla(model: ModelArchitecture, layers: range) -> bool:
+    return any(kind.attention == MLA_ATTENTION for kind in model.layer_counts(layers))
+
+
+def _mla_projection_bytes(model: ModelArchitecture, tp: int, tokens: int, a: int) -> int:
+    """An MLA layer's attention piece: the query heads, the compressed KV latent with its rotary
+    key, and the attention output (the profile run skips the attention kernel itself)."""
+    m = model.mla
+    assert m is not None
+    heads = model.num_attention_heads // tp
+    width = heads * (m.qk_nope_head_dim + m.qk_rope_head_dim) + m.kv_lora_rank + m.qk_rope_head_dim
+    return tokens * (width + heads * m.v_head_dim) * a
+
+
+def mla_workspace_bytes(model: ModelArchitecture, settings: ServingSettings, block_size: int, act_bytes: int) -> int:
+    """The MLA metadata builder's chunked-prefill workspace (``MLACommonMetadataBuilder``):
+    ``min(max(8 x max_model_len, 4 x max_num_seqs x block), 128 Ki)`` tokens of the latent. It is
+    allocated with the attention backends after the KV cache, so it sits outside the budget."""
+    if model.mla is None or not any(kind.attention == MLA_ATTENTION for kind in model.kinds):
+        return 0
+    tokens = min(max(8 * settings.max_model_len, 4 * settings.max_num_seqs * block_size), 128 * 1024)
+    return tokens * (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim) * act_bytes
 
 
 def _moe_copies(tp: int, residual_copies: float) -> float:
@@ -132,7 +190,7 @@ def _sampler_stage_bytes(model, tp, layers, settings: ServingSettings, a: int, v
     vocab = model.vocab_size
     hidden = (settings.max_num_batched_tokens + rows) * model.hidden_size * a
     persistent = 0
-    if any(model.is_moe_layer(i) for i in layers):
+    if any(kind.mlp == MOE_MLP for kind in model.layer_counts(layers)):
         persistent = _moe_workspace_bytes(model, tp, settings.max_num_batched_tokens, a)
     gathered = rows * (vocab // tp) * a + 2 * rows * vocab * a if tp > 1 else 0
     sampler = rows * vocab * (a + (12 if v1_runner else 4))

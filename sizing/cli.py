@@ -28,6 +28,10 @@ CHECK_KEYS = (
     "kv_cache_bytes_per_token_per_gpu",
     "kv_cache_tokens",
     "max_concurrency",
+    "basis",
+    "kv_margin_gib_per_gpu",
+    "promised_kv_cache_tokens",
+    "promised_max_concurrency",
 )
 PLAN_KEYS = CHECK_KEYS + (
     "gpu",
@@ -183,8 +187,8 @@ def render_plan(p: Plan) -> str:
     ]
     if p.marginal:
         lines.append(
-            "  MARGINAL: the KV cache is barely above what the requested concurrency needs and "
-            "no larger layout fits; the deployed vLLM release may not start it."
+            "  MARGINAL: the KV cache promised (after its margin) is barely above what the requested "
+            "concurrency needs and no larger layout fits; the deployed vLLM release may not start it."
         )
     for note in p.notes:
         lines.append(f"  note: {note}")
@@ -213,8 +217,13 @@ def _memory_lines(e: MemoryEstimate) -> list[str]:
     lines.append(f"    . {'unused':<32} {max(total - used, 0.0):8.2f} GiB")
     lines.append(
         f"  KV cache: {e.kv_cache_tokens:,} tokens at {e.kv_cache_bytes_per_token_per_gpu:,} bytes/token, "
-        f"max concurrency {e.max_concurrency:.2f} x {e.settings.max_model_len} tokens"
+        f"max concurrency {e.max_concurrency:.2f} x {e.settings.max_model_len} tokens (as vLLM will log them)"
     )
+    lines.append(
+        f"  promised after a {e.kv_margin_gib_per_gpu:.2f} GiB margin ({e.basis}): "
+        f"{e.promised_kv_cache_tokens:,} tokens, max concurrency {e.promised_max_concurrency:.2f}"
+    )
+    lines.append(f"  weights: {e.weight_format}; model runner {e.model_runner}")
     s = e.settings
     lines.append(
         f"  settings: dtype={s.dtype} quantization={s.quantization} kv_cache_dtype={s.kv_cache_dtype} "

@@ -14,6 +14,11 @@ class MemoryEstimate:
     ``valid`` is False when vLLM rejects the parallel layout before loading anything; ``starts``
     is False when it would load and then refuse to start (or run out of memory). ``reason`` is
     the message vLLM would give, or why the plan is close to failing.
+
+    ``kv_cache_tokens`` and ``max_concurrency`` are what vLLM's start-up log will say. ``basis``
+    says whether the path is measured or extrapolated (``sizing.basis``); an extrapolated one keeps
+    ``kv_margin_gib_per_gpu`` off its KV cache, and ``promised_*`` are what remains: what a plan
+    may rely on.
     """
 
     model: str
@@ -37,6 +42,20 @@ class MemoryEstimate:
     max_concurrency: float
     outside_budget_gib_per_gpu: float
     accounting: str
+    basis: str = "measured"
+    kv_margin_gib_per_gpu: float = 0.0
+    promised_kv_cache_tokens: int = 0
+    promised_max_concurrency: float = 0.0
+    weight_format: str = "unquantized"
+    model_runner: str = "V2"
+
+    @property
+    def measured(self) -> bool:
+        return self.basis == "measured"
+
+    @property
+    def promised_kv_cache_gib_per_gpu(self) -> float:
+        return max(0.0, self.kv_cache_gib_per_gpu - self.kv_margin_gib_per_gpu)
 
     @property
     def overhead_gib_per_gpu(self) -> float:

@@ -9,11 +9,14 @@ the release the calibration set was measured on, or a projection of a later rele
                 - non-torch memory growth during that run
                 - CUDA-graph estimate (V1 model runner; in 0.26 the V2 runner captures
                   graphs outside the budget)
-    tokens    = whole blocks (16 tokens; 64 for MLA on Hopper) of kv_cache / bytes per token of
-                the stage's layers
+    blocks    = kv_cache / (page per layer x layers per KV cache group) (``sizing.kv_cache``)
+    tokens    = max concurrency x max_model_len, as the start-up log reports them
 
-The CUDA context and communication buffers, and the V2 runner's CUDA graphs, sit outside the
-budget; they decide whether the budget fits on the device at all.
+The runner (V1/V2) follows ``sizing.runner``; the weight format, the checkpoint's own or one
+applied at load, ``sizing.quantization``. The CUDA context and communication buffers, MLA's
+chunked-prefill workspace and the V2 runner's CUDA graphs sit outside the budget; they decide
+whether the budget fits on the device at all. What a plan may promise is the KV cache less the
+margin of its path (``sizing.basis``).
 """
 
 from __future__ import annotations
@@ -22,20 +25,18 @@ from sizing.accounting import VLLM_0_26, Accounting
 from sizing.activation import (
     cuda_context_bytes,
     cudagraph_bytes,
+    mla_workspace_bytes,
     non_torch_increase_bytes,
     torch_activation_peak_bytes,
     uses_v1_model_runner,
 )
-from sizing.architecture import DTYPE_BYTES, ModelArchitecture
+from sizing.architecture import DTYPE_BYTES, LINEAR_ATTENTION, ModelArchitecture
+from sizing.basis import describe, extrapolated_parts, kv_margin_bytes
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import Gpu
-from sizing.kv_cache import (
-    block_size_tokens,
-    kv_cache_bytes_per_token_per_layer,
-    kv_cache_tokens,
-    tokens_needed_per_request,
-)
+from sizing.kv_cache import KVCacheLayout, block_size_tokens, kv_cache_layout
 from sizing.parallel import pipeline_stage_layers
+from sizing.quantization import WeightFormat, resolve_weight_format
 from sizing.rules import max_model_len_error, parallel_layout_error, scheduler_error
 from sizing.settings import ServingSettings
 from sizing.weights import weights_bytes_per_gpu
@@ -48,6 +49,11 @@ def activation_bytes(model: ModelArchitecture, settings: ServingSettings) -> int
     if settings.dtype == "auto":
         return DTYPE_BYTES["float16"] if model.checkpoint_dtype == "float16" else DTYPE_BYTES["bfloat16"]
     return DTYPE_BYTES[settings.dtype]
+
+
+def checkpoint_weight_format(model: ModelArchitecture, settings: ServingSettings) -> WeightFormat | None:
+    """The format vLLM runs: the checkpoint's own unless the settings contradict it (SizingError)."""
+    return resolve_weight_format(model.quantization, settings.quantization, model.name)
 
 
 def estimate_memory(
@@ -66,51 +72,64 @@ def estimate_memory(
         or max_model_len_error(model, settings.max_model_len)
         or scheduler_error(settings)
     )
+    if not reason and any(kind.attention == LINEAR_ATTENTION for kind in model.kinds):
+        reason = (
+            f"{model.name} has linear-attention/state-space layers: the sizing does not model their "
+            "per-request state, so it cannot predict vLLM's KV cache for this model"
+        )
     if reason:
         return _invalid(model, gpu, tp, pp, settings, reason, accounting)
 
+    fmt = checkpoint_weight_format(model, settings)
     act_bytes = activation_bytes(model, settings)
     total = gpu.torch_total_memory_gib * GIB
     budget = settings.gpu_memory_utilization * total
     v1_runner = uses_v1_model_runner(model, accounting)
     graphs_in_budget = v1_runner or accounting.v2_cudagraph_in_budget
     stages = pipeline_stage_layers(model.num_layers, pp)
-    block = block_size_tokens(model, gpu)
+    block = block_size_tokens(model, gpu, settings.kv_cache_dtype_bytes)
 
     worst = None
     for index, layers in enumerate(stages):
         first, last = index == 0, index == len(stages) - 1
-        weights = weights_bytes_per_gpu(model, tp, layers, first, last, settings.quantization, act_bytes)
-        peak = torch_activation_peak_bytes(model, tp, layers, first, last, settings, act_bytes, v1_runner)
+        weights = weights_bytes_per_gpu(model, tp, layers, first, last, fmt, act_bytes)
+        peak = torch_activation_peak_bytes(model, tp, layers, first, last, settings, act_bytes, v1_runner, fmt)
         non_torch = non_torch_increase_bytes(model, tp)
         graphs = cudagraph_bytes(model, tp, layers, last, settings, v1_runner)
         kv_bytes = budget - weights - peak - non_torch - (graphs if graphs_in_budget else 0)
-        per_layer = kv_cache_bytes_per_token_per_layer(model, tp, settings.kv_cache_dtype_bytes)
-        per_token = per_layer * len(layers)
+        layout = kv_cache_layout(model, layers, tp, settings.kv_cache_dtype_bytes, block)
+        batched = settings.max_num_batched_tokens
         stage = dict(
             layers=layers,
-            per_layer=per_layer,
+            layout=layout,
             weights=weights,
             peak=peak,
             non_torch=non_torch,
             graphs=graphs,
             kv_bytes=kv_bytes,
-            per_token=per_token,
-            tokens=kv_cache_tokens(int(kv_bytes), per_token, block),
-            needed=kv_bytes_needed(
-                model, layers, per_layer, settings.max_model_len, settings.max_num_batched_tokens, block
-            ),
-            block=block,
+            per_token=layout.bytes_per_token,
+            tokens=layout.tokens(kv_bytes, settings.max_model_len, batched),
+            concurrency=layout.max_concurrency(kv_bytes, settings.max_model_len, batched),
+            needed=layout.bytes_needed_per_request(settings.max_model_len, batched),
         )
         context = cuda_context_bytes(model, tp)
-        stage["outside"] = context + (0 if graphs_in_budget else graphs)
+        workspace = mla_workspace_bytes(model, settings, block, act_bytes)
+        stage["outside"] = context + workspace + (0 if graphs_in_budget else graphs)
         stage["verdict"] = _verdict(model, gpu, settings, total, budget, context, stage)
         if worst is None or _worse(stage, worst):
             worst = stage
     assert worst is not None
     outside = worst["outside"]
     starts, why = worst["verdict"]
-    max_concurrency = _max_concurrency(worst["tokens"], worst["per_token"], worst["needed"])
+    max_concurrency = worst["concurrency"]
+    extrapolated = extrapolated_parts(
+        model, range(model.num_layers), fmt, v1_runner, settings.kv_cache_dtype_bytes, pp, tp
+    )
+    in_budget = worst["weights"] + worst["peak"] + worst["non_torch"] + (worst["graphs"] if graphs_in_budget else 0)
+    margin = kv_margin_bytes(extrapolated, in_budget)
+    promised_bytes = max(0.0, worst["kv_bytes"] - margin)
+    layout: KVCacheLayout = worst["layout"]
+    batched = settings.max_num_batched_tokens
     return MemoryEstimate(
         model=model.name,
         gpu=gpu.name,
@@ -133,6 +152,12 @@ def estimate_memory(
         max_concurrency=max_concurrency,
         outside_budget_gib_per_gpu=outside / GIB,
         accounting=accounting.label,
+        basis=describe(extrapolated),
+        kv_margin_gib_per_gpu=margin / GIB,
+        promised_kv_cache_tokens=layout.tokens(promised_bytes, settings.max_model_len, batched),
+        promised_max_concurrency=layout.max_concurrency(promised_bytes, settings.max_model_len, batched),
+        weight_format=fmt.label() if fmt is not None else "unquantized",
+        model_runner="V1" if v1_runner else "V2",
     )
 
 
@@ -141,25 +166,6 @@ def _worse(stage: dict, other: dict) -> bool:
     if stage["verdict"][0] != other["verdict"][0]:
         return not stage["verdict"][0]
     return stage["tokens"] < other["tokens"]
-
-
-def kv_bytes_needed(
-    model: ModelArchitecture, layers: range, per_layer: int, max_model_len: int, batched: int, block: int
-) -> int:
-    """KV bytes one request at ``max_model_len`` needs on one rank (``max_memory_usage_bytes``)."""
-    sliding = sum(model.sliding_layers[layers.start : layers.stop]) if model.sliding_window else 0
-    full = len(layers) - sliding
-    tokens = full * tokens_needed_per_request(None, max_model_len, batched, block)
-    if sliding:
-        tokens += sliding * tokens_needed_per_request(model.sliding_window, max_model_len, batched, block)
-    return tokens * per_layer
-
-
-def _max_concurrency(tokens: int, per_token: int, needed: int) -> float:
-    """vLLM's ``get_max_concurrency_for_kv_cache_config``: KV cache over one request's need."""
-    if needed <= 0:
-        return 0.0
-    return tokens * per_token / needed
 
 
 def _verdict(model, gpu, settings, total, budget, context, stage) -> tuple[bool, str]:
@@ -207,11 +213,10 @@ def _estimated_max_model_len(model, stage, settings: ServingSettings) -> int:
     """vLLM's ``estimate_max_model_len``: binary search for the longest context whose single
     request fits the KV cache."""
 
+    layout: KVCacheLayout = stage["layout"]
+
     def fits(length: int) -> bool:
-        needed = kv_bytes_needed(
-            model, stage["layers"], stage["per_layer"], length, settings.max_num_batched_tokens, stage["block"]
-        )
-        return needed <= stage["kv_bytes"]
+        return layout.bytes_needed_per_request(length, settings.max_num_batched_tokens) <= stage["kv_bytes"]
 
     low, high = 0, settings.max_model_len
     while low < high:

@@ -4,7 +4,8 @@ Order: fewest GPUs, then the cheapest GPU-hours, then the smaller TP. A layout w
 predicted to be barely above what the requested concurrency needs is *marginal*: the accounting
 is calibrated on one vLLM release and the deployed image runs another, so when the smallest
 layout that fits is marginal the planner takes the next size up that fits (a larger GPU for the
-same count where one is allowed, else more GPUs) and says so in the plan's notes; it returns a marginal plan only when nothing larger fits. Deciding on
+same count where one is allowed, else more GPUs) and says so in the plan's notes; it returns a
+marginal plan only when nothing larger fits. Deciding on
 the smallest fitting layout first keeps the choice monotonic: a longer context or a smaller GPU
 never yields fewer GPUs.
 """
@@ -20,7 +21,7 @@ from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, InstanceType, cheapest_instance_for, resolve_instance_type
-from sizing.memory import GIB, activation_bytes, estimate_memory
+from sizing.memory import GIB, activation_bytes, checkpoint_weight_format, estimate_memory
 from sizing.plan import Plan
 from sizing.settings import ServingSettings
 from sizing.weights import weights_bytes_per_gpu
@@ -155,12 +156,15 @@ def _failure(estimate: MemoryEstimate, min_concurrency: float) -> str | None:
 
 def _headroom(estimate: MemoryEstimate, min_concurrency: float) -> str:
     needed = estimate.kv_cache_gib_needed_per_request * min_concurrency
-    return f"KV cache {estimate.kv_cache_gib_per_gpu:.2f} GiB per GPU for {needed:.2f} GiB needed"
+    margin = f" after a {estimate.kv_margin_gib_per_gpu:.2f} GiB margin" if estimate.kv_margin_gib_per_gpu else ""
+    return f"KV cache {estimate.promised_kv_cache_gib_per_gpu:.2f} GiB per GPU{margin} for {needed:.2f} GiB needed"
 
 
 def is_marginal(estimate: MemoryEstimate, min_concurrency: float = 1.0) -> bool:
+    """Thin headroom over what the requested concurrency needs, counted on the KV cache the plan
+    may promise: an extrapolated prediction's margin is off it first."""
     needed = estimate.kv_cache_gib_needed_per_request * min_concurrency
-    headroom = estimate.kv_cache_gib_per_gpu - needed
+    headroom = estimate.promised_kv_cache_gib_per_gpu - needed
     return headroom < max(MARGINAL_HEADROOM_GIB, MARGINAL_HEADROOM_FRACTION * needed)
 
 
@@ -194,7 +198,13 @@ def model_weights_gib(model: ModelArchitecture, estimate: MemoryEstimate) -> flo
     settings = estimate.settings
     return (
         weights_bytes_per_gpu(
-            model, 1, range(model.num_layers), True, True, settings.quantization, activation_bytes(model, settings)
+            model,
+            1,
+            range(model.num_layers),
+            True,
+            True,
+            checkpoint_weight_format(model, settings),
+            activation_bytes(model, settings),
         )
         / GIB
     )
@@ -242,7 +252,7 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
         ("kv_cache_dtype=fp8", replace(settings, kv_cache_dtype="fp8")),
         ("quantization=fp8", replace(settings, quantization="fp8")),
     ):
-        if changed == settings:
+        if changed == settings or (label.startswith("quantization") and model.quantization is not None):
             continue
         try:
             plan = plan_model(
@@ -270,7 +280,8 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
                 explain=False,
             )
             out.append(
-                f"a larger GPU: {plan.gpu} ({plan.instance_type}) TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}"
+                f"a larger GPU: {plan.gpu} ({plan.instance_type}) "
+                f"TP={plan.tensor_parallel_size} PP={plan.pipeline_parallel_size}"
             )
         except SizingError:
             pass

@@ -8,6 +8,7 @@ memory question.
 from __future__ import annotations
 
 from sizing.architecture import ModelArchitecture
+from sizing.quantization import resolve_weight_format
 from sizing.settings import ServingSettings
 from sizing.weights import GROUP_SIZE
 
@@ -70,7 +71,8 @@ def _layout_error(
     inter = model.moe.expert_intermediate_size if model.moe else model.intermediate_size
     if inter % tp or (model.moe is None and model.intermediate_size % tp):
         return f"The MLP intermediate size ({inter}) is not divisible by tensor parallel size ({tp})."
-    if settings.quantization in ("awq", "gptq"):
+    fmt = resolve_weight_format(model.quantization, settings.quantization, model.name)
+    if fmt is not None and fmt.weight_only_4bit:
         reason = _marlin_shape_error(model, tp, inter)
         if reason:
             return reason

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 
 from sizing.errors import SizingError
 from sizing.gpus import Gpu
+from sizing.quantization import REQUESTABLE
 
 DTYPES = ("auto", "bfloat16", "float16")
-QUANTIZATIONS = ("none", "fp8", "awq", "gptq")
+QUANTIZATIONS = REQUESTABLE  # "none": whatever the checkpoint's config.json says, as vLLM does
 KV_CACHE_DTYPES = ("auto", "fp8")
 BLOCK_SIZE_TOKENS = 16
 

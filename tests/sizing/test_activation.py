@@ -40,3 +40,21 @@ def test_large_vocabulary_sampler_stage_dominates_at_high_tp():
 def test_eager_keeps_one_more_hidden_copy_but_less_compiler_slack():
     compiled, eager = peak("llama-2-7b", 1, 16384), peak("llama-2-7b", 1, 16384, eager=True)
     assert abs((compiled - eager) - 0.05) < 0.02  # measured: 1.46 vs 1.41 GiB
+
+
+def test_quantized_kernels_temporaries_and_where_they_raise_the_peak():
+    """W8A8 input copies and Marlin's reduce buffer live below the SiLU moment; bitsandbytes'
+    dequantized gate/up weight exceeds it when few tokens are batched."""
+    from sizing.activation import dense_mlp_bytes
+    from sizing.quantization import online_format, resolve_weight_format
+
+    model = load_model("llama-3.1-8b")
+    gptq = resolve_weight_format(None, "gptq", model.name)
+    for tokens in (2048, 16384):
+        plain = dense_mlp_bytes(model, 1, tokens, 2, None)
+        assert plain == 3 * tokens * 14336 * 2
+        assert dense_mlp_bytes(model, 1, tokens, 2, online_format("fp8")) == plain
+        assert dense_mlp_bytes(model, 1, tokens, 2, gptq) == plain
+    bnb = online_format("bitsandbytes")
+    assert dense_mlp_bytes(model, 1, 512, 2, bnb) > dense_mlp_bytes(model, 1, 512, 2, None)
+    assert dense_mlp_bytes(model, 1, 16384, 2, bnb) == dense_mlp_bytes(model, 1, 16384, 2, None)

@@ -116,7 +116,7 @@ def test_table_draws_a_memory_bar():
 )
 def test_bad_input_is_one_line_naming_what_is_accepted(args, accepted):
     base = {"--model": "llama-3.1-8b", "--gpu": "H100-80GB", "--max-model-len": "4096"}
-    base.update(dict(zip(args[::2], args[1::2])))
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
     result = run("plan", *[x for pair in base.items() for x in pair])
     assert result.returncode == 2
     assert result.stdout == ""
@@ -132,6 +132,9 @@ def test_config_json_missing_a_field_is_one_line(tmp_path):
 
 
 def test_importing_sizing_pulls_in_no_pulumi_torch_or_vllm():
-    code = "import sys, sizing, sizing.planner, sizing.cli; print(sorted(m for m in ('pulumi','torch','vllm','pydantic') if m in sys.modules))"
+    code = (
+        "import sys, sizing, sizing.planner, sizing.cli; "
+        "print(sorted(m for m in ('pulumi','torch','vllm','pydantic') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "[]"

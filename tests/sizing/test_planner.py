@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from sizing.errors import NoFitError, SizingError
@@ -35,6 +37,7 @@ def test_pipeline_parallel_refused_for_models_without_pp():
     config = {
         "architectures": ["FalconForCausalLM"],
         "model_type": "falcon",
+        "_sizing_architecture": "LlamaForCausalLM",  # sized as Llama-shaped, run by vLLM as Falcon
         "hidden_size": 1024,
         "num_hidden_layers": 4,
         "num_attention_heads": 8,
@@ -212,16 +215,16 @@ def test_every_pipeline_stage_must_hold_its_weights():
     assert estimate.weights_gib_per_gpu < 0.9 * 79.18 / 1.5
 
 
-def test_mla_on_hopper_uses_flashmla_64_token_blocks():
+def test_mla_blocks_follow_the_backend_vllm_picks():
+    """vLLM 0.26 ran DeepSeek-V2-Lite on Hopper with FLASH_ATTN_MLA (16-token blocks, bf16 KV only);
+    an fp8 KV cache there needs FlashMLA's 64-token pages; Ampere runs TRITON_MLA with 16."""
     model, settings = load_model("deepseek-v2-lite"), ServingSettings(max_model_len=8192)
-    hopper = check_layout(model, settings, gpu="H100-80GB", tensor_parallel_size=1)
-    ampere = check_layout(model, settings, gpu="A100-80GB", tensor_parallel_size=1)
-    assert hopper.kv_cache_tokens % 64 == 0 and hopper.kv_cache_tokens // 64 == int(
-        hopper.kv_cache_gib_per_gpu * 2**30 // (64 * hopper.kv_cache_bytes_per_token_per_gpu)
-    )
-    assert ampere.kv_cache_tokens // 16 == int(
-        ampere.kv_cache_gib_per_gpu * 2**30 // (16 * ampere.kv_cache_bytes_per_token_per_gpu)
-    )
+    for gpu, kv_dtype, block in (("H100-80GB", "auto", 16), ("H100-80GB", "fp8", 64), ("A100-80GB", "auto", 16)):
+        e = check_layout(model, replace(settings, kv_cache_dtype=kv_dtype), gpu=gpu, tensor_parallel_size=1)
+        assert e.kv_cache_tokens % block == 0
+        assert e.kv_cache_tokens // block == int(
+            e.kv_cache_gib_per_gpu * 2**30 // (block * e.kv_cache_bytes_per_token_per_gpu)
+        )
 
 
 def test_a_larger_gpu_of_the_same_count_is_the_next_size_up_when_allowed():

@@ -13,6 +13,7 @@ MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
 FALCON_LIKE = {
     "architectures": ["FalconForCausalLM"],
     "model_type": "falcon",
+    "_sizing_architecture": "LlamaForCausalLM",
     "hidden_size": 4096,
     "num_hidden_layers": 32,
     "num_attention_heads": 32,
