@@ -70,6 +70,21 @@ PRIORITY_ON_DEMAND = 50
 PRIORITY_SPOT = 10
 
 
+def cluster_autoscaler_version_problem(kubernetes_version: str | None) -> str | None:
+    """The autoscaler supports the Kubernetes minor it was built for; a mismatch is a config error."""
+    if kubernetes_version is None:
+        return None
+    wanted = ".".join(CLUSTER_AUTOSCALER_IMAGE_TAG.lstrip("v").split(".")[:2])
+    have = ".".join(kubernetes_version.lstrip("v").split(".")[:2])
+    if have == wanted:
+        return None
+    return (
+        f"cluster.create.version: {kubernetes_version} needs the Cluster Autoscaler {have}.x, but the stack pins "
+        f"{CLUSTER_AUTOSCALER_IMAGE_TAG} (Kubernetes {wanted}): move CLUSTER_AUTOSCALER_IMAGE_TAG and the chart with "
+        f"the cluster, or set the cluster version to {wanted}"
+    )
+
+
 def discovery_tags(cluster_name: str) -> dict[str, str]:
     return {f"{TAG_PREFIX}/enabled": "true", f"{TAG_PREFIX}/{cluster_name}": "owned"}
 

@@ -17,6 +17,7 @@ from components.node_autoscaling import (
     PRIORITY_RESERVED,
     SAFE_TO_EVICT,
     cluster_autoscaler_policy,
+    cluster_autoscaler_version_problem,
     ec2_node_class,
     expander_priorities,
     node_group_options,
@@ -169,3 +170,11 @@ def test_one_lonely_group_still_gets_a_priority():
 
     priorities = expander_priorities(placement_with("prod", edit).node_groups)
     assert priorities["50"] == ["^eks-h200-block-.*"]
+
+
+def test_autoscaler_minor_must_match_the_clusters():
+    minor = ".".join(CLUSTER_AUTOSCALER_IMAGE_TAG.lstrip("v").split(".")[:2])
+    assert cluster_autoscaler_version_problem(minor) is None
+    assert cluster_autoscaler_version_problem(None) is None
+    problem = cluster_autoscaler_version_problem("1.99")
+    assert problem.startswith("cluster.create.version: 1.99") and CLUSTER_AUTOSCALER_IMAGE_TAG in problem
