@@ -44,6 +44,8 @@ MODEL_LABEL = "model"  # set by the PodMonitor's relabeling (components.monitori
 WAKE_ONLY_THRESHOLD = "1000000"
 
 REPLICAS_FIELD = "spec.replicas"
+# Holds the target at this many replicas whatever the triggers say, until removed (KEDA >= 2.8).
+KEDA_PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 
 
 def keda_chart_values() -> dict[str, Any]:
@@ -103,6 +105,7 @@ def scaled_object(
     server_address: str,
     authentication: str | None = None,
     aws_region: str | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole ScaledObject manifest for one model's workload (Deployment or LeaderWorkerSet:
     both have the scale subresource). ``authentication`` names a TriggerAuthentication (for a
@@ -141,6 +144,7 @@ def scaled_object(
             "name": name,
             "namespace": namespace,
             "labels": {"app.kubernetes.io/instance": auto.model, "app.kubernetes.io/part-of": PROJECT},
+            **({"annotations": dict(annotations)} if annotations else {}),
         },
         "spec": {
             "scaleTargetRef": {"apiVersion": target_api_version, "kind": target_kind, "name": auto.model},
@@ -152,6 +156,14 @@ def scaled_object(
             "triggers": triggers,
         },
     }
+
+
+def paused_outside_window(serving: bool) -> dict[str, str]:
+    """ScaledObject annotations for a model on a Capacity Block group: outside the block's window
+    its replicas are held at zero, so no pending server makes the node autoscaler try launches
+    that cannot succeed (EKS would report the group DEGRADED). The next ``pulumi up`` inside the
+    window drops the annotation."""
+    return {} if serving else {KEDA_PAUSED_REPLICAS: "0"}
 
 
 def aws_trigger_authentication(name: str, namespace: str) -> dict[str, Any]:

@@ -55,6 +55,11 @@ class CapacityBlockSchedule:
     warning: str | None = None
 
     @property
+    def serving(self) -> bool:
+        """Whether the block's nodes exist now (servers on this group can run)."""
+        return self.phase == "during"
+
+    @property
     def scale_in_at(self) -> datetime:
         return self.window.end - SCALE_IN_BEFORE_END
 

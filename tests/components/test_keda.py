@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import promql_parser
@@ -14,19 +15,22 @@ import pytest
 from components.keda import (
     KEDA_CHART_VERSION,
     KEDA_IMAGE_TAG,
+    KEDA_PAUSED_REPLICAS,
     REPLICAS_FIELD,
     VLLM_KV_CACHE_USAGE,
     VLLM_REQUESTS_WAITING,
     aws_trigger_authentication,
     keda_chart_values,
+    paused_outside_window,
     scaled_object,
     workload_options,
     workload_replicas,
 )
 from components.vllm_model import startup_seconds
 from stack import mockrun
-from stack.autoscaling_config import parse_autoscaling
+from stack.autoscaling_config import parse_autoscaling, parse_capacity_block_window
 from stack.autoscaling_plan import plan_autoscaling
+from stack.capacity_block import capacity_block_schedule
 from tests.stack.autoscaling_fixtures import placement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -256,3 +260,20 @@ def test_a_fixed_replica_count_is_still_managed(tmp_path, monkeypatch):
     second, ignore = _run(tmp_path, monkeypatch, replicas=2, autoscaled=False)
     assert ignore == []
     assert _engine_inputs(first, second, ignore) != first
+
+
+def test_a_capacity_block_model_is_held_at_zero_outside_the_window():
+    window = parse_capacity_block_window({"start": "2026-12-10T11:30:00Z", "end": "2026-12-12T11:30:00Z"}, "w")
+    _, auto = autoscaled("qwen2-5-72b")
+    for now, held in ((datetime(2026, 12, 2, tzinfo=UTC), True), (datetime(2026, 12, 11, tzinfo=UTC), False)):
+        schedule = capacity_block_schedule("h200-block", window, nodes=1, max_nodes=2, now=now)
+        obj = scaled_object(
+            auto,
+            name="qwen2-5-72b",
+            namespace="inference",
+            target_api_version="apps/v1",
+            target_kind="Deployment",
+            server_address=PROMETHEUS,
+            annotations=paused_outside_window(schedule.serving),
+        )
+        assert (obj["metadata"].get("annotations", {}).get(KEDA_PAUSED_REPLICAS) == "0") is held
