@@ -217,7 +217,6 @@ class ClusterAutoscalerArgs:
     groups: list[NodeGroupPlacement]
     asg_names: Mapping[str, pulumi.Input[str]]
     provider: k8s.Provider
-    cluster_name_plain: str
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -237,8 +236,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
+        cluster_name = pulumi.Output.from_input(args.cluster_name)
         aws.iam.RolePolicy(
-            f"{name}-policy", role=role.id, policy=cluster_autoscaler_policy(args.cluster_name_plain), opts=child
+            f"{name}-policy", role=role.id, policy=cluster_name.apply(cluster_autoscaler_policy), opts=child
         )
         association = aws.eks.PodIdentityAssociation(
             f"{name}-identity",
@@ -267,7 +267,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             version=CLUSTER_AUTOSCALER_CHART_VERSION,
             repo=CLUSTER_AUTOSCALER_CHART_REPO,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
-            values=cluster_autoscaler_values(args.cluster_name_plain, args.region, args.groups),
+            values=cluster_name.apply(lambda cluster: cluster_autoscaler_values(cluster, args.region, args.groups)),
         )
         self.register_outputs({"chartVersion": CLUSTER_AUTOSCALER_CHART_VERSION, "roleArn": role.arn})
 

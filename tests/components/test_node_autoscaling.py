@@ -134,7 +134,6 @@ PROGRAM = textwrap.dedent(
         "ca",
         ClusterAutoscalerArgs(
             cluster_name="platform-prod",
-            cluster_name_plain="platform-prod",
             region="us-east-1",
             groups=groups,
             asg_names={g.name: f"eks-{g.name}-0001" for g in groups},
@@ -156,6 +155,8 @@ def test_cluster_autoscaler_component_under_mocks(tmp_path):
     expected = sum(len(node_template_tags(g)) for g in placement().node_groups)
     assert len(tags) == expected
     assert {t.plain_inputs["autoscalingGroupName"] for t in tags} == {"eks-h100-reserved-0001", "eks-h200-block-0001"}
+    policy = json.loads(run.of_type("aws:iam/rolePolicy:RolePolicy")[0].plain_inputs["policy"])
+    assert "aws:ResourceTag/k8s.io/cluster-autoscaler/platform-prod" in json.dumps(policy)
     release = run.of_type("kubernetes:helm.sh/v3:Release")[0].plain_inputs
     assert release["version"] == CLUSTER_AUTOSCALER_CHART_VERSION
     assert release["values"]["image"]["tag"] == CLUSTER_AUTOSCALER_IMAGE_TAG
