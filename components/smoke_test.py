@@ -30,7 +30,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / "smoke" / "smoke_test.py"
 SMOKE_IMAGE = "python:3.12.8-slim"
 SMOKE_COMPONENT = "smoke-test"
 SMOKE_TIMEOUT_SECONDS = 600
-HEALTH_PATHS = {"vllm": "/health", "nim": "/v1/health/ready"}
 
 
 def smoke_labels(server: str) -> dict[str, str]:
@@ -39,6 +38,8 @@ def smoke_labels(server: str) -> dict[str, str]:
 
 
 def smoke_command(model: ModelPlacement, namespace: str) -> list[str]:
+    from components.engines import engine_for  # the engines' pods import smoke_labels from here
+
     return [
         "python",
         "-I",
@@ -50,7 +51,7 @@ def smoke_command(model: ModelPlacement, namespace: str) -> list[str]:
         "--timeout",
         str(SMOKE_TIMEOUT_SECONDS),
         "--health-path",
-        HEALTH_PATHS[model.engine],
+        engine_for(model).ready_path,
     ]
 
 

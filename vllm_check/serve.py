@@ -113,9 +113,10 @@ def generated_tp2(stack: str = "dev") -> ServeCommand:
 
     The stack's first vLLM model with ``tensorParallelSize: 2``, planned by
     ``stack.config.parse_config`` + ``stack.placement.place``, its flags from
-    ``components.vllm_model.server_args`` and its /dev/shm from ``shm_size_mib``.
+    ``components.engines.vllm.server_args`` and its /dev/shm from ``components.server_pod.shm_size_mib``.
     """
-    from components.vllm_model import model_reference, server_args, shm_size_mib
+    from components.engines.vllm import model_reference, server_args
+    from components.server_pod import shm_size_mib
     from stack.config import parse_config
     from stack.mockrun import load_stack_config
     from stack.placement import place
