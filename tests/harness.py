@@ -33,6 +33,7 @@ from components.addons import (  # noqa: E402
 )
 from components.gpu_enablement import CHART_REPO, CHART_VERSION  # noqa: E402
 from components.labels import NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
+from components.engines import ENGINES  # noqa: E402
 from components.server_pod import load_seconds  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
 from stack.mockrun import Registration, Run, Secret, load_stack_config, run_program  # noqa: E402
@@ -475,6 +476,9 @@ def check_servers(run: Run) -> list[str]:
         if engine == "nim":
             problems += _check_nim_server(name, c, server_template["spec"], model, run)
             problems += _check_probes(name, c, plan, workload.registration, "/v1/health/ready", "/v1/health/live")
+        elif engine != "vllm":  # an engine the tests register: the shared pod checks, its own probe paths
+            registered = ENGINES[engine]
+            problems += _check_probes(name, c, plan, workload.registration, registered.ready_path, registered.live_path)
         else:
             problems += _check_vllm_server(name, c, model, server_role)
             problems += _check_probes(name, c, plan, workload.registration, "/health", "/health")

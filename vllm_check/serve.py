@@ -108,6 +108,12 @@ def rendered_tp2(commands: list[ServeCommand]) -> ServeCommand | None:
     )
 
 
+def _engine_type(model: dict) -> str:
+    """``engine: {type: ...}``, or the older ``engine: <name>`` (stack.config reads both)."""
+    engine = model.get("engine", "vllm")
+    return engine.get("type", "vllm") if isinstance(engine, dict) else engine
+
+
 def generated_tp2(stack: str = "dev") -> ServeCommand:
     """A TP=2 server through the project's own code path, when no stack renders one.
 
@@ -123,7 +129,7 @@ def generated_tp2(stack: str = "dev") -> ServeCommand:
 
     raw = {k.split(":", 1)[1]: v for k, v in load_stack_config(stack).items() if k.startswith(f"{PROJECT}:")}
     raw = {k: v for k, v in raw.items() if k in ("cluster", "nodeGroups", "models")}
-    models = [m for m in raw.get("models") or [] if m.get("engine", "vllm") == "vllm"]
+    models = [m for m in raw.get("models") or [] if _engine_type(m) == "vllm"]
     if not models:
         raise LookupError(f"stack {stack} has no vLLM model to render at TP=2")
     model = {**models[0], "name": f"{models[0]['name']}-tp2", "tensorParallelSize": 2, "replicas": 1}
