@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from sizing.errors import SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
+from stack import serving_settings
 from stack.project import PROJECT
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -516,15 +517,12 @@ class ModelConfig(_Model):
     source: HuggingFaceSource | VolumeSource = Field(
         default_factory=lambda: HuggingFaceSource(type="huggingFace"), discriminator="type"
     )
-    max_model_len: int = Field(ge=1)
+    # The serving settings: one field per row of stack.serving_settings.SERVING_SETTINGS.
+    for _field, (_annotation, _keywords) in serving_settings.config_fields().items():
+        __annotations__[_field] = _annotation
+        locals()[_field] = Field(**_keywords)
+    del _field, _annotation, _keywords
     min_concurrency: float = Field(1.0, gt=0)
-    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
-    quantization: Literal["none", "fp8", "awq", "gptq"] = "none"
-    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=0.98)
-    max_num_seqs: int | None = Field(None, ge=1)
-    max_num_batched_tokens: int | None = Field(None, ge=1)
-    enforce_eager: bool = False
     tensor_parallel_size: int | None = Field(None, ge=1, le=8)
     pipeline_parallel_size: int | None = Field(None, ge=1)
     replicas: int = Field(1, ge=0)

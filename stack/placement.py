@@ -32,6 +32,7 @@ from sizing.models import load_model, model_names
 from sizing.plan import Plan
 from sizing.settings import ServingSettings
 from stack.config import ConfigError, ModelConfig, ModelScheduling, NodeGroupConfig, StackConfig
+from stack.serving_settings import BY_FIELD, serving_settings
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -190,16 +191,7 @@ def resolve_model(index: int, model: ModelConfig) -> tuple[ModelArchitecture, st
 
 def _settings(index: int, model: ModelConfig) -> ServingSettings:
     try:
-        return ServingSettings(
-            max_model_len=model.max_model_len,
-            gpu_memory_utilization=model.gpu_memory_utilization,
-            dtype=model.dtype,
-            quantization=model.quantization,
-            kv_cache_dtype=model.kv_cache_dtype,
-            max_num_seqs=model.max_num_seqs,
-            max_num_batched_tokens=model.max_num_batched_tokens,
-            enforce_eager=model.enforce_eager,
-        )
+        return serving_settings(model.model_dump(include=set(BY_FIELD)))
     except SizingError as error:
         raise ConfigError([f"models[{index}]: {error}"]) from None
 

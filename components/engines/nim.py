@@ -2,7 +2,7 @@
 
 The same plan, expressed the way NIM takes it: ``NIM_TENSOR_PARALLEL_SIZE`` and
 ``NIM_PIPELINE_PARALLEL_SIZE`` (not the ``NIM_TP_SIZE`` some recipes use, which NIM ignores),
-``NIM_MAX_MODEL_LEN``, ``NIM_SERVED_MODEL_NAME``, ``NIM_MODEL_PROFILE`` when the config names a
+the settings that have a NIM variable (``NIM_MAX_MODEL_LEN``; see ``stack.serving_settings``), ``NIM_SERVED_MODEL_NAME``, ``NIM_MODEL_PROFILE`` when the config names a
 profile, and the memory settings the sizing depends on as ``NIM_PASSTHROUGH_ARGS`` (NIM's vLLM
 backend takes them as ``vllm serve`` flags). The pod is the shared server pod
 (``components.server_pod``) with NIM's health endpoints (``/v1/health/ready`` for startup and
@@ -32,9 +32,10 @@ import pulumi
 from components import server_pod
 from components.engines import register
 from components.engines.base import Engine, EngineSecret, Env, Mounts, Volumes
-from components.engines.vllm import VLLM_CALIBRATED_VERSION, memory_args
+from components.engines.vllm import VLLM_CALIBRATED_VERSION
 from stack.outputs import PORT
 from stack.placement import ModelPlacement
+from stack.serving_settings import nim_passthrough_args, nim_variables
 
 NIM_CACHE_PATH = "/opt/nim/.cache"
 NIM_UID = 1000
@@ -53,7 +54,7 @@ def nim_env(model: ModelPlacement, ngc_secret: str) -> list[dict[str, Any]]:
         {"name": "NIM_CACHE_PATH", "value": NIM_CACHE_PATH},
         {"name": "NIM_SERVER_PORT", "value": str(PORT)},
         {"name": "NIM_SERVED_MODEL_NAME", "value": model.served_model_name},
-        {"name": "NIM_MAX_MODEL_LEN", "value": str(plan.settings.max_model_len)},
+        *({"name": name, "value": value} for name, value in nim_variables(plan.settings).items()),
         {"name": "NIM_TENSOR_PARALLEL_SIZE", "value": str(plan.tensor_parallel_size)},
         {"name": "NIM_PIPELINE_PARALLEL_SIZE", "value": str(plan.pipeline_parallel_size)},
         {"name": "NCCL_DEBUG", "value": "WARN"},
@@ -61,11 +62,8 @@ def nim_env(model: ModelPlacement, ngc_secret: str) -> list[dict[str, Any]]:
     if nim.profile:
         env.append({"name": "NIM_MODEL_PROFILE", "value": nim.profile})
     if nim.passthrough_args:
-        # max-model-len and the parallel sizes already travel as NIM_* variables.
-        args = memory_args(model)
-        i = args.index("--max-model-len")
-        del args[i : i + 2]
-        env.append({"name": "NIM_PASSTHROUGH_ARGS", "value": shlex.join(args)})
+        # The settings without a NIM variable, as vLLM flags for NIM's vLLM backend.
+        env.append({"name": "NIM_PASSTHROUGH_ARGS", "value": shlex.join(nim_passthrough_args(plan.settings))})
     return env
 
 

@@ -22,6 +22,7 @@ from components.engines.base import Engine, EngineSecret, Env, Mounts, Volumes
 from stack.config import HuggingFaceSource, VolumeSource
 from stack.outputs import PORT
 from stack.placement import ModelPlacement
+from stack.serving_settings import vllm_args
 
 # The server image. The sizing's memory accounting is calibrated on vLLM 0.26.0 (see
 # sizing/ and ../shared/calibration); 0.32.0 is what we deploy. Plans within a few percent of
@@ -32,10 +33,6 @@ VLLM_CALIBRATED_VERSION = "0.26.0"
 MODELS_MOUNT = "/models"
 CACHE_MOUNT = "/cache"
 RAY_PORT = 6379
-
-# An explicit ``--quantization awq`` forces vLLM's old fp16-only AWQ kernel; the Marlin kernels
-# are what the sizing's shape rules (sizing.rules) describe and what runs fast on A100/H100.
-VLLM_QUANTIZATION = {"fp8": "fp8", "awq": "awq_marlin", "gptq": "gptq_marlin"}
 
 
 def model_reference(model: ModelPlacement) -> str:
@@ -50,27 +47,6 @@ def model_reference(model: ModelPlacement) -> str:
     return model.hf_repo_id
 
 
-def memory_args(model: ModelPlacement) -> list[str]:
-    """The flags the memory plan depends on (shared with NIM's passthrough arguments)."""
-    settings = model.plan.settings
-    args = [
-        "--max-model-len",
-        str(settings.max_model_len),
-        "--gpu-memory-utilization",
-        str(settings.gpu_memory_utilization),
-        "--max-num-seqs",
-        str(settings.max_num_seqs),
-        "--max-num-batched-tokens",
-        str(settings.max_num_batched_tokens),
-        "--dtype",
-        settings.dtype,
-    ]
-    if settings.quantization != "none":
-        args += ["--quantization", VLLM_QUANTIZATION[settings.quantization]]
-    args += ["--kv-cache-dtype", settings.kv_cache_dtype]
-    return args
-
-
 def server_args(model: ModelPlacement) -> list[str]:
     """``vllm serve`` flags: every setting the memory plan depends on, explicitly."""
     plan = model.plan
@@ -83,7 +59,7 @@ def server_args(model: ModelPlacement) -> list[str]:
         args += ["--pipeline-parallel-size", str(plan.pipeline_parallel_size)]
     if model.multi_node:
         args += ["--distributed-executor-backend", "ray"]
-    args += memory_args(model)
+    args += vllm_args(settings)  # every serving setting (stack.serving_settings), explicitly
     args += [
         "--served-model-name",
         model.served_model_name,
@@ -92,8 +68,6 @@ def server_args(model: ModelPlacement) -> list[str]:
         "--port",
         str(PORT),
     ]
-    if settings.enforce_eager:
-        args.append("--enforce-eager")
     source = model.config.source
     if isinstance(source, HuggingFaceSource) and source.revision:
         args += ["--revision", source.revision]
