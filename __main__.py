@@ -115,7 +115,9 @@ for model in placement.models:
                 namespace=config.cluster.namespace,
                 provider=cluster.provider,
                 fingerprint=served.fingerprint,
-                depends_on=[served.workload, served.service],
+                depends_on=[served.workload, served.service, *served.smoke_depends_on],
+                service=served.smoke_service,
+                wait_seconds=served.smoke_wait_seconds,
             ),
         )
 

@@ -34,7 +34,7 @@ from components.labels import (
     NODE_GROUP_LABEL,
     gpu_toleration,
 )
-from components.smoke_test import smoke_labels
+from components.smoke_test import digest, smoke_labels
 from sizing.instances import InstanceType
 from stack.config import KAI_SCHEDULER_NAME, ModelScheduling
 from stack.outputs import PORT  # part of the outputs contract (the URLs' port)
@@ -65,6 +65,16 @@ LWS_RESTART_POLICY = "RecreateGroupOnPodRestart"
 # Workers pull the image and join the leader while it waits for them; on top of the leader's
 # own image pull the budget gives them this long before the load itself starts.
 GROUP_JOIN_SECONDS = 900
+
+# The LeaderWorkerSet is not named after the model: LWS (v0.8.0, pkg/utils/controller/
+# controller_utils.go CreateHeadlessServiceIfNotExists, called with the set's name) creates the
+# headless Service behind its pods' subdomain only when no Service of the set's name exists, and
+# the model's name belongs to the client Service (the outputs' URL). Sharing it, the workers'
+# addresses never resolve and the group never forms.
+LWS_NAME_SUFFIX = "-lws"
+# A label on a LeaderWorkerSet's pods naming the revision of its spec: LWS status carries no
+# observedGeneration, so the stack awaits an update through a Service of this revision's leaders.
+REVISION_LABEL = "gpu-inference.io/revision"
 
 CONTAINER_SECURITY = {"privileged": False, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
@@ -387,6 +397,31 @@ def network_policy_spec(
     return {"podSelector": {"matchLabels": pod_labels}, "policyTypes": ["Ingress"], "ingress": ingress}
 
 
+def workload_name(model: ModelPlacement) -> str:
+    """The Deployment is named after the model; a LeaderWorkerSet is not (see LWS_NAME_SUFFIX)."""
+    return f"{model.name}{LWS_NAME_SUFFIX}" if model.multi_node else model.name
+
+
+def with_revision(spec: dict[str, Any], revision: str) -> dict[str, Any]:
+    """The LeaderWorkerSet spec with its revision label on every pod (the label follows the spec,
+    so it adds no restart of its own)."""
+    group = spec["leaderWorkerTemplate"]
+    for role in ("leaderTemplate", "workerTemplate"):
+        template = group[role]
+        group[role] = {
+            **template,
+            "metadata": {
+                **template["metadata"],
+                "labels": {**template["metadata"]["labels"], REVISION_LABEL: revision},
+            },
+        }
+    return spec
+
+
+def revision_service_name(model: ModelPlacement, revision: str) -> str:
+    return f"{model.name}-rev-{revision}"
+
+
 def await_annotations(timeout: int, multi_node: bool, replicas: int) -> dict[str, str]:
     """How long ``pulumi up`` waits; for a LeaderWorkerSet (a custom resource, which the provider
     does not await by itself) also what to wait for: every group ready."""
@@ -469,6 +504,12 @@ class ModelServer(pulumi.ComponentResource):
     workload: pulumi.CustomResource
     service: k8s.core.v1.Service
     fingerprint: dict[str, Any]  # what the server runs; its smoke test reruns when this changes
+    # What the smoke test calls and how long it may wait: the model's Service and the default
+    # wait, or for a LeaderWorkerSet a Service of the current revision's leaders and the group's
+    # whole await budget (its status cannot tell an update apart from the revision before).
+    smoke_service: str
+    smoke_wait_seconds: int | None
+    smoke_depends_on: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None):
         from components.engines import engine_for
@@ -509,18 +550,37 @@ class ModelServer(pulumi.ComponentResource):
             custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout}s", update=f"{timeout}s"),
         )
         annotations = await_annotations(timeout, model.multi_node, model.config.replicas)
+        self.smoke_service, self.smoke_wait_seconds, self.smoke_depends_on = server, None, []
         if model.multi_node:
             spec = leader_worker_set_spec(engine, model, args.instance, gfd=args.gfd, image=image, secrets=secrets)
+            revision = digest(engine.fingerprint(image, spec))
+            spec = with_revision(spec, revision)
             self.workload = k8s.apiextensions.CustomResource(
                 name,
                 api_version=LWS_API_VERSION,
                 kind=LWS_KIND,
                 metadata=metadata(
-                    server, annotations=annotations, labels={**labels, **scheduling_labels(model.scheduling)}
+                    workload_name(model),
+                    annotations=annotations,
+                    labels={**labels, **scheduling_labels(model.scheduling)},
                 ),
                 spec=spec,
                 opts=workload_opts,
             )
+            self.smoke_service = revision_service_name(model, revision)
+            self.smoke_wait_seconds = timeout
+            self.smoke_depends_on = [
+                k8s.core.v1.Service(
+                    f"{name}-revision-svc",
+                    metadata=metadata(self.smoke_service),
+                    spec={
+                        "type": "ClusterIP",
+                        "selector": {**service_selector(engine, model), REVISION_LABEL: revision},
+                        "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+                    },
+                    opts=child,
+                )
+            ]
         else:
             spec = deployment_spec(engine, model, args.instance, gfd=args.gfd, image=image, secrets=secrets)
             self.workload = k8s.apps.v1.Deployment(

@@ -124,9 +124,13 @@ class Workload:
 
 
 def workloads(run: Run) -> dict[str, Workload]:
-    out = {name: Workload(name, "Deployment", r) for name, r in deployments(run).items()}
-    for name, r in leader_worker_sets(run).items():
-        out[name] = Workload(name, "LeaderWorkerSet", r)
+    """By model (its ``app.kubernetes.io/instance`` label): a LeaderWorkerSet is not named after its
+    model (the model's name is the client Service's, and LWS needs its own for the headless one)."""
+    out = {}
+    for kind, found in (("Deployment", deployments(run)), ("LeaderWorkerSet", leader_worker_sets(run))):
+        for name, r in found.items():
+            model = (r.inputs["metadata"].get("labels") or {}).get("app.kubernetes.io/instance", name)
+            out[model] = Workload(model, kind, r)
     return out
 
 

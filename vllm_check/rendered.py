@@ -37,7 +37,7 @@ class ServeCommand:
     stack: str
     file: str  # build/<stack>/kubernetes/<file>
     kind: str
-    name: str  # the object's metadata.name
+    name: str  # the model: the object's app.kubernetes.io/instance label, else its metadata.name
     role: str  # "pod", "leader" or "worker"
     container: str
     model_ref: str  # what vllm serve loads, as rendered
@@ -212,7 +212,8 @@ def _serve_from_script(
 def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[ServeCommand], list[Skipped]]:
     found, skipped = [], []
     metadata = obj.get("metadata") or {}
-    name = str(metadata.get("name", "?"))
+    # The model: a LeaderWorkerSet is named <model>-lws (components.server_pod.workload_name).
+    name = str((metadata.get("labels") or {}).get("app.kubernetes.io/instance") or metadata.get("name", "?"))
     kind = str(obj.get("kind", "?"))
     for role, pod in _pod_specs(obj):
         volumes = {v.get("name"): v for v in pod.get("volumes") or []}
