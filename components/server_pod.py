@@ -57,6 +57,11 @@ LOAD_SECONDS_PER_GIB = 10
 DOWNLOAD_SECONDS_PER_GIB = 5
 IMAGE_PULL_SECONDS = 600  # server images are ~10 GB compressed
 STARTUP_PROBE_PERIOD_SECONDS = 10
+READINESS_PROBE_PERIOD_SECONDS = 10
+
+# Drain model (see drain_seconds): the slowest a sequence decodes when the batch is full. A
+# request may generate up to the context length; at this rate it still finishes in the grace.
+MIN_DECODE_TOKENS_PER_SECOND = 20
 
 # Multi-node (LeaderWorkerSet) serving.
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -126,6 +131,59 @@ def startup_seconds(engine: Engine, model: ModelPlacement) -> int:
     """The startup probe's budget: the weights' load, plus the group forming across nodes."""
     seconds = load_seconds(model.plan.weights_gib_total, engine.downloads_weights(model))
     return seconds + (GROUP_JOIN_SECONDS if model.multi_node else 0)
+
+
+def drain_seconds(model: ModelPlacement) -> int:
+    """How long in-flight requests may take to finish once the pod stops taking new ones: the
+    model's ``drainSeconds``, else the longest request its context allows (``maxModelLen`` tokens)
+    at the slowest per-sequence decode rate (MIN_DECODE_TOKENS_PER_SECOND)."""
+    if model.config.drain_seconds is not None:
+        return model.config.drain_seconds
+    return math.ceil(model.plan.settings.max_model_len / MIN_DECODE_TOKENS_PER_SECOND)
+
+
+def endpoint_removal_seconds() -> int:
+    """The preStop wait: a terminating pod leaves the Services' endpoints at once, but kube-proxy,
+    CoreDNS caches and load balancers see it up to a readiness period later; until then they may
+    still send requests, which the server must take."""
+    return READINESS_PROBE_PERIOD_SECONDS
+
+
+def termination_grace_seconds(model: ModelPlacement) -> int:
+    """The preStop wait, then the drain: the kubelet kills the server only after both."""
+    return endpoint_removal_seconds() + drain_seconds(model)
+
+
+def rollout_max_unavailable(model: ModelPlacement) -> int:
+    """Replicas (pods or LWS groups) an update or a voluntary eviction may take down at once: one,
+    never a surge (no spare GPUs are needed). The PodDisruptionBudget says the same."""
+    return 1
+
+
+def rollout_steps(model: ModelPlacement) -> int:
+    """Replicas replaced one after the other by an update (one replica: one step)."""
+    return max(1, model.config.replicas)
+
+
+def deployment_strategy(model: ModelPlacement) -> dict[str, Any]:
+    """One replica: Recreate (the update frees the GPUs the new pod needs). More: a rolling update
+    one pod at a time without surge, so all but one replica keep serving."""
+    if model.config.replicas > 1:
+        return {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": rollout_max_unavailable(model)},
+        }
+    return {"type": "Recreate"}
+
+
+def step_seconds(engine: Engine, model: ModelPlacement) -> int:
+    """One replica replaced: the old pod drains, the new one pulls its image and loads (+10%)."""
+    return await_timeout_seconds(startup_seconds(engine, model) + termination_grace_seconds(model))
+
+
+def workload_timeout_seconds(engine: Engine, model: ModelPlacement) -> int:
+    """How long ``pulumi up`` waits for the workload: every step of the rollout."""
+    return step_seconds(engine, model) * rollout_steps(model)
 
 
 def pod_resources(instance: InstanceType, gpus_per_pod: int) -> dict[str, dict[str, str]]:
@@ -210,7 +268,12 @@ def probes(path_ready: str, path_live: str, startup: int) -> dict[str, Any]:
             "timeoutSeconds": 5,
             "failureThreshold": startup_failure_threshold(startup),
         },
-        "readinessProbe": {**ready, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": {
+            **ready,
+            "periodSeconds": READINESS_PROBE_PERIOD_SECONDS,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
         "livenessProbe": {**live, "periodSeconds": 15, "timeoutSeconds": 10, "failureThreshold": 4},
     }
 
@@ -243,7 +306,7 @@ def pod_template(
         "hostPID": False,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 120,
+        "terminationGracePeriodSeconds": termination_grace_seconds(model),
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, **(security_context or {})},
     }
     if image_pull_secrets:
@@ -282,6 +345,7 @@ def server_container(
     command, args = engine.command(model, role)
     if command is not None:
         container["command"] = command
+    container["lifecycle"] = {"preStop": {"exec": {"command": pre_stop(model, role)}}}
     if role == "worker":
         return container
     if args is not None:
@@ -289,6 +353,16 @@ def server_container(
     container["ports"] = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
     container.update(probes(engine.ready_path, engine.live_path, startup_seconds(engine, model)))
     return container
+
+
+def pre_stop(model: ModelPlacement, role: str) -> list[str]:
+    """A server keeps serving while its endpoint leaves the Services (then SIGTERM: it stops
+    taking requests and finishes those in flight). A worker stays until its leader's port closes,
+    so the leader's in-flight requests keep their pipeline stages (the grace bounds both)."""
+    if role == "worker":
+        probe = f"exec 3<>/dev/tcp/${{LWS_LEADER_ADDRESS}}/{PORT}"
+        return ["/bin/bash", "-c", f"while ({probe}) 2>/dev/null; do sleep 5; done"]
+    return ["sleep", str(endpoint_removal_seconds())]
 
 
 def pod_templates(
@@ -326,8 +400,9 @@ def deployment_spec(
     return {
         "replicas": model.config.replicas,
         "selector": {"matchLabels": selector_labels(engine, model.name)},
-        # Recreate: an update frees the GPUs before the new pod needs them (no spare GPUs).
-        "strategy": {"type": "Recreate"},
+        "strategy": deployment_strategy(model),
+        # One step of the rollout; the default 600 s would call a loading 70B a failed rollout.
+        "progressDeadlineSeconds": step_seconds(engine, model),
         "template": template,
     }
 
@@ -344,7 +419,7 @@ def leader_worker_set_spec(
         # One group at a time, never a surge: no spare GPUs are needed for an update.
         "rolloutStrategy": {
             "type": "RollingUpdate",
-            "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
+            "rollingUpdateConfiguration": {"maxUnavailable": rollout_max_unavailable(model), "maxSurge": 0},
         },
         "leaderWorkerTemplate": {
             "size": model.plan.pipeline_parallel_size,
@@ -463,7 +538,7 @@ def server_objects(
     k8s.policy.v1.PodDisruptionBudget(
         f"{name}-pdb",
         metadata=metadata(),
-        spec={"maxUnavailable": 1, "selector": {"matchLabels": pods}},
+        spec={"maxUnavailable": rollout_max_unavailable(model), "selector": {"matchLabels": pods}},
         opts=opts,
     )
     k8s.networking.v1.NetworkPolicy(
@@ -542,7 +617,7 @@ class ModelServer(pulumi.ComponentResource):
             )
 
         image = engine.image(model)
-        timeout = await_timeout_seconds(startup_seconds(engine, model))
+        timeout = workload_timeout_seconds(engine, model)
         workload_opts = pulumi.ResourceOptions(
             parent=self,
             provider=args.provider,

@@ -523,6 +523,12 @@ class ModelConfig(_Model):
         locals()[_field] = Field(**_keywords)
     del _field, _annotation, _keywords
     min_concurrency: float = Field(1.0, gt=0)
+    drain_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=86400,
+        description="seconds in-flight requests get to finish when a pod stops (default: from maxModelLen)",
+    )
     tensor_parallel_size: int | None = Field(None, ge=1, le=8)
     pipeline_parallel_size: int | None = Field(None, ge=1)
     replicas: int = Field(1, ge=0)

@@ -514,10 +514,8 @@ def check_servers(run: Run) -> list[str]:
                 problems.append(f"{name}: pulumi up does not wait for the LeaderWorkerSet's groups to be ready")
         else:
             strategy = workload.spec["strategy"]
-            if strategy["type"] != "Recreate" and str(strategy.get("rollingUpdate", {}).get("maxSurge")) not in (
-                "0",
-                "0%",
-            ):
+            surge = strategy.get("rollingUpdate", {}).get("maxSurge")  # numbers arrive as floats
+            if strategy["type"] != "Recreate" and surge not in (0, "0", "0%"):
                 problems.append(f"{name}: update strategy {strategy} needs spare GPUs")
         # Service, PDB, NetworkPolicy.
         for kind in (SERVICE, PDB, NETPOL):
