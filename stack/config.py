@@ -707,7 +707,8 @@ def _fold_legacy_engine(index: int, raw: dict[str, Any]) -> tuple[dict[str, Any]
                 model,
                 None,
                 [
-                    f"{path}: engine nim needs nim (at least nim.image, e.g. nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4)"
+                    f"{path}: engine nim needs nim (at least nim.image, "
+                    "e.g. nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4)"
                 ],
             )
         if "image" in raw:
@@ -786,7 +787,8 @@ def _cross_checks(config: StackConfig) -> list[str]:
         for path, queue in queues:
             if queue == KAI_PARENT_QUEUE:
                 problems.append(
-                    f"{path}: {queue!r} is the parent queue install: true creates; pods go to leaf queues: use another name"
+                    f"{path}: {queue!r} is the parent queue install: true creates; pods go to leaf queues: "
+                    "use another name"
                 )
     if config.cluster.existing is not None and config.cluster.existing.source == "kubeconfig":
         if not config.cluster.existing.subnet_ids:

@@ -162,7 +162,8 @@ def resolve_model(index: int, model: ModelConfig) -> tuple[ModelArchitecture, st
         if model.architecture is not None:
             raise ConfigError(
                 [
-                    f"{path}.architecture: not allowed for catalog model {model.model!r} (its config.json ships with the sizing)"
+                    f"{path}.architecture: not allowed for catalog model {model.model!r} "
+                    "(its config.json ships with the sizing)"
                 ]
             )
         architecture = load_model(model.model)
@@ -297,9 +298,10 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1 and plan.gpus_per_pod != instance.gpus_per_node:
         raise ConfigError(
             [
-                f"{path}.tensorParallelSize: {plan.tensor_parallel_size} with PP={plan.pipeline_parallel_size} would put "
-                f"{plan.pods} pods of {plan.gpus_per_pod} GPUs per replica; pipeline stages span whole nodes here "
-                f"(one pod per {instance.name} node): give tensorParallelSize {instance.gpus_per_node} or leave TP/PP to the planner"
+                f"{path}.tensorParallelSize: {plan.tensor_parallel_size} with PP={plan.pipeline_parallel_size} "
+                f"would put {plan.pods} pods of {plan.gpus_per_pod} GPUs per replica; pipeline stages span whole "
+                f"nodes here (one pod per {instance.name} node): give tensorParallelSize {instance.gpus_per_node} "
+                "or leave TP/PP to the planner"
             ]
         )
     candidates = [g for g in groups if g.instance.name == plan.instance_type]
@@ -325,14 +327,15 @@ def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: Sta
         problems.append(
             f"{path} ({model.name}): {layout}, so its pipeline stages talk across nodes, but node group "
             f"{group.name!r} has efa: false and NCCL would crawl over TCP; set nodeGroups[{group_index}].efa: true "
-            f"(a cluster placement group and {group.instance.efa_interfaces} EFA interfaces per node), or serve it from "
-            "larger GPUs (fewer nodes)"
+            f"(a cluster placement group and {group.instance.efa_interfaces} EFA interfaces per node), or serve it "
+            "from larger GPUs (fewer nodes)"
         )
     if getattr(model.config.engine, "image", None) is None:
         problems.append(
-            f"{path}.{model.config.engine_field_path('image')}: required for {model.name}, which spans nodes ({layout}): the default vllm/vllm-openai "
-            "image ships no EFA userspace (libfabric, aws-ofi-nccl) and NCCL is pinned to EFA "
-            '(NCCL_NET="AWS Libfabric"), so it would fail to start; give a vLLM image built with the AWS EFA installer'
+            f"{path}.{model.config.engine_field_path('image')}: required for {model.name}, which spans nodes "
+            f"({layout}): the default vllm/vllm-openai image ships no EFA userspace (libfabric, aws-ofi-nccl) "
+            'and NCCL is pinned to EFA (NCCL_NET="AWS Libfabric"), so it would fail to start; give a vLLM image '
+            "built with the AWS EFA installer"
         )
     if problems:
         raise ConfigError(problems)

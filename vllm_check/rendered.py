@@ -28,8 +28,9 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
 from stack.project import PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -165,9 +166,7 @@ def _expand_k8s(text: str, env: dict[str, str], unresolved: list[str]) -> str:
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, text)
 
 
-def _serve_from_script(
-    script: str, positional: list[str], env: dict[str, str]
-) -> tuple[list[str] | None, list[str]]:
+def _serve_from_script(script: str, positional: list[str], env: dict[str, str]) -> tuple[list[str] | None, list[str]]:
     """The arguments of the script's last ``vllm serve``, as the shell would pass them.
 
     Runs, in bash with ``set -u`` and only the container's literal env, the script's plain variable

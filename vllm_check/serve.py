@@ -262,7 +262,7 @@ def end_group(proc: subprocess.Popen, term_seconds: float = 20, kill_seconds: fl
 
 
 def _shm_mounts() -> list[str]:
-    return [l for l in Path("/proc/self/mountinfo").read_text().splitlines() if " /dev/shm " in l]
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if " /dev/shm " in line]
 
 
 def _shm_entries() -> set[str]:
@@ -293,7 +293,9 @@ class ServerRun:
 
 def _key_errors(log: Path) -> list[str]:
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    wanted = [l for l in lines if re.search(r"(Error|Exception):|Insufficient space", l) and "Traceback" not in l]
+    wanted = [
+        line for line in lines if re.search(r"(Error|Exception):|Insufficient space", line) and "Traceback" not in line
+    ]
     out = []
     for line in wanted:
         short = re.sub(r"^\(\w+ pid=\d+\) (ERROR|WARNING|INFO) \S+ \S+ \[[^\]]+\] ", "", line).strip()
@@ -380,7 +382,7 @@ def run_server(
                     pass
                 time.sleep(1)
             if run.ready and smoke:
-                for what, model, expect in (
+                for what, model, _expect in (
                     ("smoke test", served, 0),
                     ("smoke test, wrong --model (must fail)", served + "-wrong", 1),
                 ):

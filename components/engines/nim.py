@@ -2,7 +2,8 @@
 
 The same plan, expressed the way NIM takes it: ``NIM_TENSOR_PARALLEL_SIZE`` and
 ``NIM_PIPELINE_PARALLEL_SIZE`` (not the ``NIM_TP_SIZE`` some recipes use, which NIM ignores),
-the settings that have a NIM variable (``NIM_MAX_MODEL_LEN``; see ``stack.serving_settings``), ``NIM_SERVED_MODEL_NAME``, ``NIM_MODEL_PROFILE`` when the config names a
+the settings that have a NIM variable (``NIM_MAX_MODEL_LEN``; see ``stack.serving_settings``),
+``NIM_SERVED_MODEL_NAME``, ``NIM_MODEL_PROFILE`` when the config names a
 profile, and the memory settings the sizing depends on as ``NIM_PASSTHROUGH_ARGS`` (NIM's vLLM
 backend takes them as ``vllm serve`` flags). The pod is the shared server pod
 (``components.server_pod``) with NIM's health endpoints (``/v1/health/ready`` for startup and

@@ -90,7 +90,8 @@ def leader_script(model: ModelPlacement) -> str:
         [
             "set -euo pipefail",
             f"ray start --head --port={RAY_PORT} --disable-usage-stats",
-            f'echo "waiting for {plan.pods} Ray nodes with {plan.gpus} GPUs (TP={plan.tensor_parallel_size} x PP={plan.pipeline_parallel_size})"',
+            f'echo "waiting for {plan.pods} Ray nodes with {plan.gpus} GPUs '
+            f'(TP={plan.tensor_parallel_size} x PP={plan.pipeline_parallel_size})"',
             f"until python3 -c '{check}'; do sleep 5; done",
             'model="$1"; shift',
             'exec vllm serve "$model" "$@"',
