@@ -155,8 +155,22 @@ def termination_grace_seconds(model: ModelPlacement) -> int:
 
 
 def rollout_max_unavailable(model: ModelPlacement) -> int:
-    """Replicas (pods or LWS groups) an update or a voluntary eviction may take down at once: one,
-    never a surge (no spare GPUs are needed). The PodDisruptionBudget says the same."""
+    """Replicas (pods or LWS groups) an update may take down at once: one without surge (no spare
+    GPUs needed), none with ``rollout: surge`` (the new replica is ready before an old one stops)."""
+    return 0 if surges(model) else 1
+
+
+def rollout_max_surge(model: ModelPlacement) -> int:
+    return 1 if surges(model) else 0
+
+
+def surges(model: ModelPlacement) -> bool:
+    return model.config.rollout == "surge"
+
+
+def disruption_max_unavailable(model: ModelPlacement) -> int:
+    """The PodDisruptionBudget: a node drain may take down what an update without surge does, one
+    replica (never zero: a budget of zero blocks every node update of the group)."""
     return 1
 
 
@@ -167,11 +181,12 @@ def rollout_steps(model: ModelPlacement) -> int:
 
 def deployment_strategy(model: ModelPlacement) -> dict[str, Any]:
     """One replica: Recreate (the update frees the GPUs the new pod needs). More: a rolling update
-    one pod at a time without surge, so all but one replica keep serving."""
-    if model.config.replicas > 1:
+    one pod at a time without surge, so all but one replica keep serving. ``rollout: surge``: a
+    rolling update that starts each new pod before stopping an old one (the placement kept room)."""
+    if model.config.replicas > 1 or surges(model):
         return {
             "type": "RollingUpdate",
-            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": rollout_max_unavailable(model)},
+            "rollingUpdate": {"maxSurge": rollout_max_surge(model), "maxUnavailable": rollout_max_unavailable(model)},
         }
     return {"type": "Recreate"}
 
@@ -416,10 +431,13 @@ def leader_worker_set_spec(
         "replicas": model.config.replicas,
         # Workers start with the leader (they retry until it answers).
         "startupPolicy": "LeaderCreated",
-        # One group at a time, never a surge: no spare GPUs are needed for an update.
+        # One group at a time: without surge no spare GPUs are needed for an update.
         "rolloutStrategy": {
             "type": "RollingUpdate",
-            "rollingUpdateConfiguration": {"maxUnavailable": rollout_max_unavailable(model), "maxSurge": 0},
+            "rollingUpdateConfiguration": {
+                "maxUnavailable": rollout_max_unavailable(model),
+                "maxSurge": rollout_max_surge(model),
+            },
         },
         "leaderWorkerTemplate": {
             "size": model.plan.pipeline_parallel_size,
@@ -538,7 +556,7 @@ def server_objects(
     k8s.policy.v1.PodDisruptionBudget(
         f"{name}-pdb",
         metadata=metadata(),
-        spec={"maxUnavailable": rollout_max_unavailable(model), "selector": {"matchLabels": pods}},
+        spec={"maxUnavailable": disruption_max_unavailable(model), "selector": {"matchLabels": pods}},
         opts=opts,
     )
     k8s.networking.v1.NetworkPolicy(

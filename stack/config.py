@@ -523,6 +523,11 @@ class ModelConfig(_Model):
         locals()[_field] = Field(**_keywords)
     del _field, _annotation, _keywords
     min_concurrency: float = Field(1.0, gt=0)
+    rollout: Literal["noSurge", "surge"] = Field(
+        "noSurge",
+        description="noSurge: replace one replica at a time (no spare GPUs; one replica down); surge: start the "
+        "new replica before stopping an old one (no capacity lost; the node group keeps room for it)",
+    )
     drain_seconds: int | None = Field(
         None,
         ge=0,

@@ -393,6 +393,23 @@ def place(config: StackConfig) -> Placement:
                 "or lower the replicas"
             )
             continue
+        surging = [m for m in placed if m.config.rollout == "surge" and m.config.replicas > 0]
+        if surging:
+            # Each surging model may start one extra replica while its update runs (Pulumi updates
+            # models in parallel): the group keeps room for all of them at once.
+            extra_pods = [m.plan.gpus_per_pod for m in surging if not m.multi_node]
+            extra_whole = sum(m.plan.nodes for m in surging if m.multi_node)
+            with_surge = whole_nodes + extra_whole + pack_nodes(single_node + extra_pods, instance.gpus_per_node)
+            if with_surge > group.max_nodes:
+                names = ", ".join(f"models[{m.index}] ({_demand(m)})" for m in surging)
+                problems.append(
+                    f"nodeGroups[{index}].maxNodes: {group.max_nodes} leaves no room for rollout: surge of {names}: "
+                    f"serving needs {needed} {instance.name} nodes and one extra replica each needs {with_surge} "
+                    f"({instance.gpus_per_node} GPUs per node); raise maxNodes to at least {with_surge} or use "
+                    "rollout: noSurge (one replica down during an update)"
+                )
+                continue
+            needed = with_surge
         groups.append(
             NodeGroupPlacement(
                 index=index,

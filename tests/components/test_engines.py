@@ -141,6 +141,14 @@ def test_built_in_engines_are_registered_and_cover_the_config_union():
     assert ENGINE_OPTIONS["nim"].single_node_only and not ENGINE_OPTIONS["vllm"].single_node_only
 
 
+def test_every_engine_names_a_release_the_sizing_accounts_for():
+    from sizing.accounting import VLLM_0_26
+
+    assert {engine.accounting for engine in ENGINES.values()} == {VLLM_0_26}
+    with pytest.raises(ValueError, match="no sizing accounting for vLLM 0.99.0"):
+        assert type("Future", (Toy,), {"sizing_release": "0.99.0"})().accounting
+
+
 def test_engine_for_names_the_engine_of_a_placement():
     from stack.config import parse_config
     from stack.placement import place

@@ -106,3 +106,50 @@ def test_leader_worker_set_groups_roll_one_at_a_time_and_workers_outlast_their_l
     timeout = int(lws.plain_inputs["metadata"]["annotations"]["pulumi.com/timeoutSeconds"])
     one_step = budget_seconds(leader["containers"][0]) + leader["terminationGracePeriodSeconds"]
     assert timeout >= replicas * one_step
+
+
+# --- rollout: surge ---------------------------------------------------------------------------------
+
+
+def dev_both(**eight_b):
+    config = stack_config("dev")
+    config["gpu-inference:models"][0].update(eight_b)
+    return config
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_surge_starts_the_new_pod_before_stopping_an_old_one(replicas):
+    run = run_config(dev_both(rollout="surge", replicas=replicas))
+    strategy = deployment(run).spec["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert pdb(run)["maxUnavailable"] == 1  # drains stay possible: a budget of 0 blocks node updates
+
+
+def test_surge_is_refused_without_room_for_one_more_replica_with_the_numbers():
+    config = stack_config("dev")
+    config["gpu-inference:models"][1]["rollout"] = "surge"  # the 70B's 4 GPUs beside 5 of 8 in use
+    run = run_bad_config(config)
+    message = str(run.error)
+    assert "nodeGroups[0].maxNodes: 1 leaves no room for rollout: surge of models[1]" in message
+    assert "serving needs 1 p5.48xlarge nodes and one extra replica each needs 2" in message
+    assert "raise maxNodes to at least 2" in message
+
+
+def test_surge_room_is_kept_in_the_node_group():
+    config = stack_config("dev")
+    config["gpu-inference:models"][1]["rollout"] = "surge"
+    config["gpu-inference:nodeGroups"][0]["maxNodes"] = 2
+    run = run_config(config)
+    (group,) = run.outputs["plan"]["nodeGroups"]
+    assert group["neededNodes"] == group["desiredNodes"] == 2
+
+
+def test_a_leader_worker_set_surges_one_group():
+    config = stack_config("multinode")
+    config["gpu-inference:models"][0]["rollout"] = "surge"
+    refused = run_bad_config(config)
+    assert "leaves no room for rollout: surge" in str(refused.error)
+    config["gpu-inference:nodeGroups"][0]["maxNodes"] = 4
+    (lws,) = run_config(config).of_type(LWS)
+    rolling = lws.plain_inputs["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+    assert rolling == {"maxUnavailable": 0, "maxSurge": 1}
