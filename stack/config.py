@@ -4,7 +4,9 @@ Each top-level key of ``Pulumi.<stack>.yaml`` under the ``gpu-inference:`` names
 ``pulumi.Config().get_object`` and validated here: ``cluster``, ``nodeGroups`` and ``models``.
 Keys are camelCase, unknown keys are rejected, and every error names its field path
 (``models[1].maxModelLen``) and what would be valid. Checks that need the sizing catalog or the
-planner (a model's context limit, whether it fits) live in ``stack.placement``.
+planner (a model's context limit, whether it fits) live in ``stack.placement``. A model's serving
+settings are the rows of ``stack.serving_settings``; its ``engine`` is a union of each engine's
+typed options (``EngineOptions``; see the engines section below).
 
 Three values are secrets and live outside the objects, so that ``pulumi config set --secret`` can
 encrypt them alone: ``gpu-inference:kubeconfig`` (an existing cluster's kubeconfig),
