@@ -1,4 +1,4 @@
-"""The pure parts of the VllmModel component: /dev/shm, load time, resources, arguments."""
+"""Pure parts of the server pod (/dev/shm, load time, resources, network policy) and the vLLM engine (arguments)."""
 
 import pytest
 
