@@ -31,9 +31,9 @@ from components.addons import (  # noqa: E402
     LWS_CHART,
     LWS_CHART_VERSION,
 )
+from components.engines import ENGINES  # noqa: E402
 from components.gpu_enablement import CHART_REPO, CHART_VERSION  # noqa: E402
 from components.labels import NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
-from components.engines import ENGINES  # noqa: E402
 from components.server_pod import load_seconds  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
 from stack.mockrun import Registration, Run, Secret, load_stack_config, run_program  # noqa: E402
