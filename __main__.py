@@ -9,10 +9,10 @@ from components import (
     GpuEnablementArgs,
     GpuNodeGroup,
     GpuNodeGroupArgs,
+    ModelServer,
+    ModelServerArgs,
     SmokeTest,
     SmokeTestArgs,
-    VllmModel,
-    VllmModelArgs,
 )
 from components.addons import (
     AddonArgs,
@@ -23,7 +23,6 @@ from components.addons import (
     LeaderWorkerSetController,
 )
 from components.labels import common_tags
-from components.nim_model import NimModel, NimModelArgs
 from stack.config import ConfigError
 from stack.outputs import export_outputs
 from stack.program import load
@@ -97,19 +96,19 @@ for model in placement.models:
         depends_on += [lws_controller, *([efa] if efa else [])]
     if model.scheduling.kai and kai is not None:
         depends_on.append(kai)
-    common = dict(
-        model=model,
-        instance=placement.node_group(model.node_group).instance,
-        namespace=cluster.namespace.metadata["name"],
-        provider=cluster.provider,
-        gfd=model.node_group in gfd_groups,
-        client_namespaces=placement.client_namespaces(model),
-        depends_on=depends_on,
+    served = ModelServer(
+        model.name,
+        ModelServerArgs(
+            model=model,
+            instance=placement.node_group(model.node_group).instance,
+            namespace=cluster.namespace.metadata["name"],
+            provider=cluster.provider,
+            gfd=model.node_group in gfd_groups,
+            client_namespaces=placement.client_namespaces(model),
+            secrets={"hfToken": loaded.hf_token, "ngcApiKey": loaded.ngc_api_key},
+            depends_on=depends_on,
+        ),
     )
-    if model.engine == "nim":
-        served = NimModel(model.name, NimModelArgs(ngc_api_key=loaded.ngc_api_key, **common))
-    else:
-        served = VllmModel(model.name, VllmModelArgs(hf_token=loaded.hf_token, **common))
     if model.config.replicas > 0:
         SmokeTest(
             f"{model.name}-smoke",
@@ -118,7 +117,9 @@ for model in placement.models:
                 namespace=config.cluster.namespace,
                 provider=cluster.provider,
                 fingerprint=served.fingerprint,
-                depends_on=[served.workload, served.service],
+                depends_on=[served.workload, served.service, *served.smoke_depends_on],
+                service=served.smoke_service,
+                wait_seconds=served.smoke_wait_seconds,
             ),
         )
 

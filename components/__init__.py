@@ -2,28 +2,29 @@
 
 from components.addons import EfaEnablement, KaiScheduler, LeaderWorkerSetController
 from components.cluster import Cluster, ClusterArgs
+from components.engines import ENGINES, engine_for
+from components.engines.vllm import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
 from components.gpu_enablement import GpuEnablement, GpuEnablementArgs
 from components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
-from components.nim_model import NimModel, NimModelArgs
+from components.server_pod import ModelServer, ModelServerArgs
 from components.smoke_test import SmokeTest, SmokeTestArgs
-from components.vllm_model import VLLM_CALIBRATED_VERSION, VLLM_IMAGE, VllmModel, VllmModelArgs
 
 __all__ = [
     "Cluster",
     "ClusterArgs",
     "EfaEnablement",
+    "ENGINES",
+    "engine_for",
     "KaiScheduler",
     "LeaderWorkerSetController",
-    "NimModel",
-    "NimModelArgs",
     "GpuEnablement",
     "GpuEnablementArgs",
     "GpuNodeGroup",
     "GpuNodeGroupArgs",
+    "ModelServer",
+    "ModelServerArgs",
     "SmokeTest",
     "SmokeTestArgs",
     "VLLM_CALIBRATED_VERSION",
     "VLLM_IMAGE",
-    "VllmModel",
-    "VllmModelArgs",
 ]

@@ -32,7 +32,8 @@ from components.labels import (
     GPU_TAINT_VALUE,
     NODE_GROUP_LABEL,
 )
-from components.vllm_model import startup_seconds
+from components.engines import engine_for
+from components.server_pod import startup_seconds
 from stack.placement import ModelPlacement, NodeGroupPlacement
 
 # The volume containers and images live on: AL2023 has one root volume; Bottlerocket keeps
@@ -51,9 +52,9 @@ def eviction_blockers(group: NodeGroupPlacement, models: Sequence[ModelPlacement
     if group.desired_nodes < 2:
         return []
     return [
-        (model.name, startup_seconds(model))
+        (model.name, startup_seconds(engine_for(model), model))
         for model in models
-        if model.pods >= 2 and startup_seconds(model) > EKS_EVICTION_TIMEOUT_S
+        if model.pods >= 2 and startup_seconds(engine_for(model), model) > EKS_EVICTION_TIMEOUT_S
     ]
 
 

@@ -42,7 +42,8 @@ import pulumi_kubernetes as k8s
 from components.gpu_enablement import gpu_node_affinity
 from components.helm import pinned_release
 from components.labels import gpu_toleration
-from components.vllm_model import await_timeout_seconds, service_selector, startup_seconds
+from components.engines import engine_for
+from components.server_pod import await_timeout_seconds, service_selector, startup_seconds
 from stack.monitoring_config import MonitoringConfig
 from stack.outputs import PORT
 from stack.placement import ModelPlacement, Placement
@@ -79,7 +80,7 @@ DCGM_EXTRA_COUNTERS = ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "DCGM_FI_DEV_ECC_DBE_VOL
 DCGM_GPU_LABELS = ("Hostname", "gpu", "UUID")
 
 SCRAPE_INTERVAL = "15s"
-SERVER_PORT_NAME = "http"  # the vLLM container's port name (components.vllm_model.vllm_container)
+SERVER_PORT_NAME = "http"  # the vLLM container's port name (components.server_pod.server_container)
 METRICS_PATH = "/metrics"
 MODEL_LABEL = "model"  # added by the PodMonitor's relabeling; vLLM's own label is model_name
 
@@ -159,7 +160,7 @@ def pod_monitor(model: ModelPlacement, namespace: str, selector_labels: dict[str
             "labels": {"app.kubernetes.io/part-of": PROJECT, **selector_labels},
         },
         "spec": {
-            "selector": {"matchLabels": service_selector(model)},
+            "selector": {"matchLabels": service_selector(engine_for(model), model)},
             "podMetricsEndpoints": [
                 {
                     "port": SERVER_PORT_NAME,
@@ -257,7 +258,7 @@ def alert_thresholds(model: ModelPlacement, config: MonitoringConfig) -> ModelAl
     estimate = model.plan.estimate
     return ModelAlertThresholds(
         replicas=model.config.replicas,
-        not_ready_for_seconds=await_timeout_seconds(startup_seconds(model)),
+        not_ready_for_seconds=await_timeout_seconds(startup_seconds(engine_for(model), model)),
         waiting_requests=max(1, math.ceil(estimate.max_concurrency * alerts.queue_per_max_concurrency)),
         kv_cache_usage=alerts.kv_cache_usage_high,
         preemptions_per_minute=alerts.preemptions_per_minute,

@@ -4,7 +4,9 @@ Each top-level key of ``Pulumi.<stack>.yaml`` under the ``gpu-inference:`` names
 ``pulumi.Config().get_object`` and validated here: ``cluster``, ``nodeGroups`` and ``models``.
 Keys are camelCase, unknown keys are rejected, and every error names its field path
 (``models[1].maxModelLen``) and what would be valid. Checks that need the sizing catalog or the
-planner (a model's context limit, whether it fits) live in ``stack.placement``.
+planner (a model's context limit, whether it fits) live in ``stack.placement``. A model's serving
+settings are the rows of ``stack.serving_settings``; its ``engine`` is a union of each engine's
+typed options (``EngineOptions``; see the engines section below).
 
 Three values are secrets and live outside the objects, so that ``pulumi config set --secret`` can
 encrypt them alone: ``gpu-inference:kubeconfig`` (an existing cluster's kubeconfig),
@@ -15,14 +17,16 @@ encrypt them alone: ``gpu-inference:kubeconfig`` (an existing cluster's kubeconf
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from sizing.errors import SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
+from stack import serving_settings
 from stack.project import PROJECT
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -413,6 +417,51 @@ class VolumeSource(_Model):
         return value.strip("/")
 
 
+# --- engines ------------------------------------------------------------------------------------
+# ``engine`` is a discriminated union on ``type``: each engine's options are one model here, and the
+# union is built from ENGINE_OPTIONS, so an engine added elsewhere (``register_engine_options``) is
+# validated like the built-in ones. Stack files written before the union (``engine: nim`` with a
+# ``nim:`` block, the vLLM ``image:`` at the model's level) are still read: ``parse_config`` folds them
+# into the union and reports errors at the paths the file uses.
+
+
+class EngineOptions(_Model):
+    """What every engine's options share; subclasses declare ``type: Literal["<name>"]``."""
+
+    type: str
+
+    display_name: ClassVar[str] = "the engine"
+    single_node_only: ClassVar[bool] = False  # the engine's launcher cannot span nodes here
+    takes_source: ClassVar[bool] = True  # it loads ``source``; False: the engine fetches its own model
+    fetches_model: ClassVar[str] = ""  # with takes_source False: where the engine gets its model
+    needs_secrets: ClassVar[tuple[str, ...]] = ()  # stack secrets (gpu-inference:<key>) it cannot run without
+
+    def allowed_tensor_parallel_sizes(self, path: str) -> list[int] | None:
+        """The TP sizes the planner may choose from (None: any); ``path`` is where these options sit."""
+        return None
+
+
+def _pinned(value: str, example: str) -> str:
+    if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
+        raise ValueError(f"{value!r} has no tag or digest: pin the image, e.g. {example}")
+    if value.endswith(":latest"):
+        raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
+    return value
+
+
+class VllmOptions(EngineOptions):
+    """vLLM's OpenAI-compatible server (the default engine)."""
+
+    type: Literal["vllm"] = "vllm"
+    display_name: ClassVar[str] = "vLLM"
+    image: str | None = Field(None, description="the vLLM image; vllm/vllm-openai at the pinned release when unset")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else _pinned(value, "vllm/vllm-openai:v0.32.0")
+
+
 NIM_REGISTRY = "nvcr.io/nim/"
 NIM_PROFILE_TP = re.compile(r"(?:^|[-_])tp(\d+)(?:$|[-_])")
 NIM_PROFILE_PP = re.compile(r"(?:^|[-_])pp(\d+)(?:$|[-_])")
@@ -440,9 +489,10 @@ class NimCache(_Model):
         return self
 
 
-class NimConfig(_Model):
-    """NVIDIA NIM for LLMs as the engine of one model (``engine: nim``)."""
+class NimOptions(EngineOptions):
+    """NVIDIA NIM for LLMs as the engine of one model."""
 
+    type: Literal["nim"] = "nim"
     image: str = Field(description="nvcr.io/nim/<org>/<model>:<tag>, pinned")
     profile: str | None = Field(None, description="NIM_MODEL_PROFILE: a profile id or its readable name")
     profile_tensor_parallel_sizes: list[int] | None = Field(
@@ -452,6 +502,12 @@ class NimConfig(_Model):
         True, description="pass the sizing's memory settings to NIM's vLLM backend (NIM_PASSTHROUGH_ARGS)"
     )
     cache: NimCache = NimCache()
+
+    display_name: ClassVar[str] = "NIM"
+    single_node_only: ClassVar[bool] = True
+    takes_source: ClassVar[bool] = False
+    fetches_model: ClassVar[str] = "NIM downloads its model from NGC into nim.cache"
+    needs_secrets: ClassVar[tuple[str, ...]] = ("ngcApiKey",)
 
     @field_validator("image")
     @classmethod
@@ -492,6 +548,36 @@ class NimConfig(_Model):
             return [named]
         return self.profile_tensor_parallel_sizes
 
+    def allowed_tensor_parallel_sizes(self, path: str) -> list[int] | None:
+        offered = self.offered_tensor_parallel_sizes()
+        if offered is not None and not offered:
+            raise ConfigError(
+                [
+                    f"{path}.profile: {self.profile!r} names tp{self.profile_tensor_parallel_size}, which is not among "
+                    f"{path.rsplit('.', 1)[-1]}.profileTensorParallelSizes {self.profile_tensor_parallel_sizes}"
+                ]
+            )
+        pp = self.profile_pipeline_parallel_size
+        if pp is not None and pp > 1:
+            raise ConfigError(
+                [
+                    f"{path}.profile: {self.profile!r} is a pp{pp} profile, which spans nodes; this stack serves NIM "
+                    "on one node (its multi-node launcher is not wired here): choose a pp1 profile, or engine: vllm"
+                ]
+            )
+        return offered
+
+
+ENGINE_OPTIONS: dict[str, type[EngineOptions]] = {"vllm": VllmOptions, "nim": NimOptions}
+DEFAULT_ENGINE = "vllm"
+
+
+def _engine_union() -> Any:
+    options = tuple(ENGINE_OPTIONS.values())
+    if len(options) == 1:
+        return options[0]
+    return Annotated[Union[options], Field(discriminator="type")]  # noqa: UP007 - built at run time
+
 
 class ModelConfig(_Model):
     """One served model: what to serve, with which engine settings, how many replicas, where."""
@@ -504,25 +590,33 @@ class ModelConfig(_Model):
     source: HuggingFaceSource | VolumeSource = Field(
         default_factory=lambda: HuggingFaceSource(type="huggingFace"), discriminator="type"
     )
-    max_model_len: int = Field(ge=1)
+    # The serving settings: one field per row of stack.serving_settings.SERVING_SETTINGS.
+    for _field, (_annotation, _keywords) in serving_settings.config_fields().items():
+        __annotations__[_field] = _annotation
+        locals()[_field] = Field(**_keywords)
+    del _field, _annotation, _keywords
     min_concurrency: float = Field(1.0, gt=0)
-    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
-    quantization: Literal["none", "fp8", "awq", "gptq"] = "none"
-    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=0.98)
-    max_num_seqs: int | None = Field(None, ge=1)
-    max_num_batched_tokens: int | None = Field(None, ge=1)
-    enforce_eager: bool = False
+    rollout: Literal["noSurge", "surge"] = Field(
+        "noSurge",
+        description="noSurge: replace one replica at a time (no spare GPUs; one replica down); surge: start the "
+        "new replica before stopping an old one (no capacity lost; the node group keeps room for it)",
+    )
+    drain_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=86400,
+        description="seconds in-flight requests get to finish when a pod stops (default: from maxModelLen)",
+    )
     tensor_parallel_size: int | None = Field(None, ge=1, le=8)
     pipeline_parallel_size: int | None = Field(None, ge=1)
     replicas: int = Field(1, ge=0)
     node_group: str | None = None
-    image: str | None = None
     served_model_name: str | None = None
     client_namespaces: list[str] | None = None
-    engine: Literal["vllm", "nim"] = "vllm"
-    nim: NimConfig | None = None
+    engine: _engine_union() = Field(default_factory=lambda: ENGINE_OPTIONS[DEFAULT_ENGINE]())  # type: ignore[valid-type]
     scheduling: ModelScheduling | None = None
+    # Where the engine's options sit in the stack file: "engine" (the union), or the legacy places.
+    _engine_path: str = PrivateAttr(default="engine")
 
     @field_validator("name")
     @classmethod
@@ -536,29 +630,44 @@ class ModelConfig(_Model):
             _dns_label(item, 63)
         return value
 
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str | None) -> str | None:
-        if value is not None and (":" not in value.rsplit("/", 1)[-1] and "@" not in value):
-            raise ValueError(f"{value!r} has no tag or digest: pin the image, e.g. vllm/vllm-openai:v0.32.0")
-        if value is not None and value.endswith(":latest"):
-            raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
-        return value
-
     @model_validator(mode="after")
     def _engine(self) -> ModelConfig:
-        if self.engine == "nim":
-            if self.nim is None:
-                raise ValueError(
-                    "engine nim needs nim (at least nim.image, e.g. nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4)"
-                )
-            if self.image is not None:
-                raise ValueError("image is the vLLM image; with engine nim give nim.image")
-            if "source" in self.model_fields_set:
-                raise ValueError("source is not used with engine nim: NIM downloads its model from NGC into nim.cache")
-        elif self.nim is not None:
-            raise ValueError("nim is only used with engine: nim")
+        if not self.engine.takes_source and "source" in self.model_fields_set:
+            raise ValueError(f"source is not used with engine {self.engine.type}: {self.engine.fetches_model}")
         return self
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.type
+
+    def engine_field_path(self, field: str) -> str:
+        """Where an engine option is written in the stack file, for error messages (``image``,
+        ``nim.profile`` or ``engine.image``)."""
+        return f"{self._engine_path}.{field}" if self._engine_path else field
+
+
+def register_engine_options(options: type[EngineOptions]) -> None:
+    """Add an engine's options to the ``engine`` union (its ``type`` Literal names it)."""
+    name = options.model_fields["type"].default
+    if not isinstance(name, str):
+        raise TypeError(f"{options.__name__}.type needs a Literal default naming the engine")
+    ENGINE_OPTIONS[name] = options
+    _rebuild_engine_union()
+
+
+def unregister_engine_options(name: str) -> None:
+    if name in (DEFAULT_ENGINE, "nim"):
+        raise ValueError(f"{name} is built in")
+    ENGINE_OPTIONS.pop(name, None)
+    _rebuild_engine_union()
+
+
+def _rebuild_engine_union() -> None:
+    ModelConfig.model_fields["engine"] = FieldInfo.from_annotated_attribute(
+        _engine_union(), Field(default_factory=lambda: ENGINE_OPTIONS[DEFAULT_ENGINE]())
+    )
+    ModelConfig.model_rebuild(force=True)
+    StackConfig.model_rebuild(force=True)
 
 
 # --- the whole stack ---------------------------------------------------------------------------
@@ -573,13 +682,22 @@ class StackConfig(_Model):
         return next(group for group in self.node_groups if group.name == name)
 
 
+def _union_tag(part: Any, after: str) -> bool:
+    """Whether a location part is a discriminated union's tag (not a field the user wrote)."""
+    if after.endswith("source"):
+        return part in ("huggingFace", "volume")
+    if after.endswith("engine"):
+        return part in ENGINE_OPTIONS
+    return False
+
+
 def _path(loc: tuple) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("huggingFace", "volume") and out.endswith("source"):
-            continue  # the discriminated union's tag, not a field the user wrote
+        elif _union_tag(part, out):
+            continue
         else:
             out += ("." if out else "") + str(part)
     return out
@@ -592,12 +710,17 @@ def _valid_keys(model: type[BaseModel]) -> str:
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class that owns the field at ``loc`` (for listing valid keys)."""
     current: Any = StackConfig
+    previous: Any = None
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if part in ("huggingFace", "volume"):
+        if previous == "source" and part in ("huggingFace", "volume"):
             current = HuggingFaceSource if part == "huggingFace" else VolumeSource
             continue
+        if previous == "engine" and part in ENGINE_OPTIONS:
+            current = ENGINE_OPTIONS[part]
+            continue
+        previous = part
         field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return None
@@ -617,11 +740,11 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return current
 
 
-def format_validation_error(error: ValidationError) -> list[str]:
+def format_validation_error(error: ValidationError, renames: dict[str, str] | None = None) -> list[str]:
     problems = []
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
-        path = _path(loc)
+        path = _renamed(_path(loc), renames or {})
         kind = item["type"]
         message = item["msg"]
         if kind == "extra_forbidden":
@@ -640,15 +763,76 @@ def format_validation_error(error: ValidationError) -> list[str]:
     return problems
 
 
+def _renamed(path: str, renames: dict[str, str]) -> str:
+    """Paths inside a legacy model's engine options, as its stack file spells them."""
+    for old, new in renames.items():
+        if path.startswith(old):
+            return new + path[len(old) :]
+    return path
+
+
+def _fold_legacy_engine(index: int, raw: dict[str, Any]) -> tuple[dict[str, Any], str | None, list[str]]:
+    """A model written before the engine union (``engine: <name>`` or none, the vLLM ``image`` at the
+    model's level, a ``nim:`` block) as the union's shape: (model, where its options were, problems)."""
+    engine = raw.get("engine", DEFAULT_ENGINE)
+    if not isinstance(engine, str):
+        return raw, None, []
+    path = f"models[{index}]"
+    model = {k: v for k, v in raw.items() if k not in ("engine", "nim")}
+    if engine == "nim":
+        if raw.get("nim") is None:
+            return (
+                model,
+                None,
+                [
+                    f"{path}: engine nim needs nim (at least nim.image, "
+                    "e.g. nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4)"
+                ],
+            )
+        if "image" in raw:
+            return model, None, [f"{path}: image is the vLLM image; with engine nim give nim.image"]
+        options = raw["nim"]
+        model["engine"] = {**options, "type": "nim"} if isinstance(options, dict) else options
+        return model, "nim", []
+    if "nim" in raw:
+        return model, None, [f"{path}: nim is only used with engine: nim"]
+    options: dict[str, Any] = {"type": engine}
+    if "image" in model:
+        options["image"] = model.pop("image")
+    model["engine"] = options
+    return model, "", []
+
+
 def parse_config(raw: dict[str, Any]) -> StackConfig:
     """Validate the raw config objects; raise ConfigError listing every problem with its path."""
     missing = [key for key in ("cluster", "nodeGroups") if raw.get(key) is None]
     if missing:
         raise ConfigError([f"{key}: required (set gpu-inference:{key} in Pulumi.<stack>.yaml)" for key in missing])
+    raw = {k: v for k, v in raw.items() if v is not None}
+    problems: list[str] = []
+    renames: dict[str, str] = {}
+    legacy: dict[int, str] = {}
+    if isinstance(raw.get("models"), list):
+        models = []
+        for i, item in enumerate(raw["models"]):
+            if not isinstance(item, dict):
+                models.append(item)
+                continue
+            folded, where, wrong = _fold_legacy_engine(i, item)
+            problems += wrong
+            models.append(folded)
+            if where is not None:
+                legacy[i] = where
+                renames[f"models[{i}].engine."] = f"models[{i}].{where}." if where else f"models[{i}]."
+        raw = {**raw, "models": models}
+    if problems:
+        raise ConfigError(problems)
     try:
-        config = StackConfig.model_validate({k: v for k, v in raw.items() if v is not None})
+        config = StackConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error)) from None
+        raise ConfigError(format_validation_error(error, renames)) from None
+    for i, where in legacy.items():
+        config.models[i]._engine_path = where
     problems = _cross_checks(config)
     if problems:
         raise ConfigError(problems)
@@ -681,7 +865,8 @@ def _cross_checks(config: StackConfig) -> list[str]:
         for path, queue in queues:
             if queue == KAI_PARENT_QUEUE:
                 problems.append(
-                    f"{path}: {queue!r} is the parent queue install: true creates; pods go to leaf queues: use another name"
+                    f"{path}: {queue!r} is the parent queue install: true creates; pods go to leaf queues: "
+                    "use another name"
                 )
     if config.cluster.existing is not None and config.cluster.existing.source == "kubeconfig":
         if not config.cluster.existing.subnet_ids:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # consumers import this module without the sizing or the comp
     from stack.placement import ModelPlacement, NodeGroupPlacement, Placement
 
 CONTRACT_VERSION = 1
-PORT = 8000  # the servers' port (components.vllm_model uses this constant)
+PORT = 8000  # the servers' port (components.server_pod uses this constant)
 
 
 class _Out(BaseModel):

@@ -15,8 +15,8 @@ multi-node replicas take plus the nodes its single-node pods need packed by GPUs
 decreasing, one pod never spans nodes), at least ``minNodes``; above ``maxNodes`` it is an error
 that says what to raise.
 
-NIM (``engine: nim``) is planned the same way, restricted to the tensor-parallel sizes its
-declared profile offers, and on one node.
+Every engine is planned the same way; its options (``stack.config.EngineOptions``) may restrict
+the tensor-parallel sizes (NIM: those its declared profile offers) and keep it on one node.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sizing.models import load_model, model_names
 from sizing.plan import Plan
 from sizing.settings import ServingSettings
 from stack.config import ConfigError, ModelConfig, ModelScheduling, NodeGroupConfig, StackConfig
+from stack.serving_settings import BY_FIELD, serving_settings
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -64,7 +65,8 @@ class ModelPlacement:
 
     @property
     def engine(self) -> str:
-        return self.config.engine
+        """The engine's name (``engine.type``); its options are ``config.engine``."""
+        return self.config.engine.type
 
     @property
     def served_model_name(self) -> str:
@@ -160,7 +162,8 @@ def resolve_model(index: int, model: ModelConfig) -> tuple[ModelArchitecture, st
         if model.architecture is not None:
             raise ConfigError(
                 [
-                    f"{path}.architecture: not allowed for catalog model {model.model!r} (its config.json ships with the sizing)"
+                    f"{path}.architecture: not allowed for catalog model {model.model!r} "
+                    "(its config.json ships with the sizing)"
                 ]
             )
         architecture = load_model(model.model)
@@ -189,16 +192,7 @@ def resolve_model(index: int, model: ModelConfig) -> tuple[ModelArchitecture, st
 
 def _settings(index: int, model: ModelConfig) -> ServingSettings:
     try:
-        return ServingSettings(
-            max_model_len=model.max_model_len,
-            gpu_memory_utilization=model.gpu_memory_utilization,
-            dtype=model.dtype,
-            quantization=model.quantization,
-            kv_cache_dtype=model.kv_cache_dtype,
-            max_num_seqs=model.max_num_seqs,
-            max_num_batched_tokens=model.max_num_batched_tokens,
-            enforce_eager=model.enforce_eager,
-        )
+        return serving_settings(model.model_dump(include=set(BY_FIELD)))
     except SizingError as error:
         raise ConfigError([f"models[{index}]: {error}"]) from None
 
@@ -210,40 +204,29 @@ def _scheduling(model: ModelConfig, config: StackConfig) -> ModelScheduling:
     return ModelScheduling(scheduler=cluster.scheduler, queue=cluster.queue)
 
 
-def _nim_tensor_parallel_sizes(index: int, model: ModelConfig) -> list[int] | None:
-    """The TP sizes a NIM model may use (its declared profile's), or None (any)."""
+def _engine_tensor_parallel_sizes(index: int, model: ModelConfig) -> list[int] | None:
+    """The TP sizes the model's engine may use (None: any), and the layouts it cannot serve."""
     path = f"models[{index}]"
-    nim = model.nim
-    assert nim is not None
-    offered = nim.offered_tensor_parallel_sizes()
-    if offered is not None and not offered:
+    engine = model.engine
+    where = f"{path}.{model.engine_field_path('')}".rstrip(".")
+    offered = engine.allowed_tensor_parallel_sizes(where)
+    if engine.single_node_only and model.pipeline_parallel_size is not None and model.pipeline_parallel_size > 1:
         raise ConfigError(
             [
-                f"{path}.nim.profile: {nim.profile!r} names tp{nim.profile_tensor_parallel_size}, which is not among "
-                f"nim.profileTensorParallelSizes {nim.profile_tensor_parallel_sizes}"
-            ]
-        )
-    pp = nim.profile_pipeline_parallel_size
-    if pp is not None and pp > 1:
-        raise ConfigError(
-            [
-                f"{path}.nim.profile: {nim.profile!r} is a pp{pp} profile, which spans nodes; this stack serves NIM "
-                "on one node (its multi-node launcher is not wired here): choose a pp1 profile, or engine: vllm"
-            ]
-        )
-    if model.pipeline_parallel_size is not None and model.pipeline_parallel_size > 1:
-        raise ConfigError(
-            [
-                f"{path}.pipelineParallelSize: {model.pipeline_parallel_size} would span nodes; this stack serves NIM on one "
-                "node: remove it, or use engine: vllm for multi-node serving"
+                f"{path}.pipelineParallelSize: {model.pipeline_parallel_size} would span nodes; this stack serves "
+                f"{engine.display_name} on one node: remove it, or use "
+                "engine: vllm for multi-node serving"
             ]
         )
     if offered is not None and model.tensor_parallel_size is not None and model.tensor_parallel_size not in offered:
-        source = f"profile {nim.profile!r}" if nim.profile_tensor_parallel_size is not None else "its profiles"
+        profile = getattr(engine, "profile", None)
+        named = getattr(engine, "profile_tensor_parallel_size", None)
+        source = f"profile {profile!r}" if named is not None else "its profiles"
         raise ConfigError(
             [
-                f"{path}.tensorParallelSize: {model.tensor_parallel_size} is not offered by the NIM image's {source} "
-                f"(offered: {', '.join(f'tp{tp}' for tp in offered)}); NIM would refuse the profile or pick another layout: "
+                f"{path}.tensorParallelSize: {model.tensor_parallel_size} is not offered by the "
+                f"{engine.display_name} image's {source} (offered: {', '.join(f'tp{tp}' for tp in offered)}); "
+                f"{engine.display_name} would refuse the profile or pick another layout: "
                 f"give one of {offered} or leave it to the planner"
             ]
         )
@@ -272,12 +255,12 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
                 "quantization or an fp8 KV cache)"
             ]
         )
-    nim_tps = _nim_tensor_parallel_sizes(index, model) if model.engine == "nim" else None
+    engine_tps = _engine_tensor_parallel_sizes(index, model)
     settings = _settings(index, model)
     groups = [config.node_group(model.node_group)] if model.node_group else list(config.node_groups)
     instance_types = list(dict.fromkeys(group.instance.name for group in groups))
-    if model.engine == "nim":
-        pp = 1  # NIM is served on one node here
+    if model.engine.single_node_only:
+        pp = 1
     where = f"node group {model.node_group!r}" if model.node_group else "the configured node groups"
     if model.tensor_parallel_size is not None:
         tensor_parallel_sizes: list[int | None] = [model.tensor_parallel_size]
@@ -285,7 +268,7 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
         # Pipeline stages span whole nodes: TP fills a node.
         tensor_parallel_sizes = sorted({g.instance.gpus_per_node for g in groups})
     else:
-        tensor_parallel_sizes = list(nim_tps or [None])
+        tensor_parallel_sizes = list(engine_tps or [None])
     plan = None
     errors: list[SizingError] = []
     for tp in tensor_parallel_sizes:
@@ -305,9 +288,9 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
         error = errors[-1]
         kind = "does not fit" if isinstance(error, NoFitError) else "cannot be planned"
         note = ""
-        if model.engine == "nim":
-            note = "\n  (NIM is served on one node"
-            note += f", with the TP its profile offers: {nim_tps})" if nim_tps else ")"
+        if model.engine.single_node_only:
+            note = f"\n  ({model.engine.display_name} is served on one node"
+            note += f", with the TP its profile offers: {engine_tps})" if engine_tps else ")"
         raise ConfigError(
             [f"{path} ({model.name}): {model.model} {kind} on {where} ({', '.join(instance_types)}): {error}{note}"]
         ) from None
@@ -315,9 +298,10 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1 and plan.gpus_per_pod != instance.gpus_per_node:
         raise ConfigError(
             [
-                f"{path}.tensorParallelSize: {plan.tensor_parallel_size} with PP={plan.pipeline_parallel_size} would put "
-                f"{plan.pods} pods of {plan.gpus_per_pod} GPUs per replica; pipeline stages span whole nodes here "
-                f"(one pod per {instance.name} node): give tensorParallelSize {instance.gpus_per_node} or leave TP/PP to the planner"
+                f"{path}.tensorParallelSize: {plan.tensor_parallel_size} with PP={plan.pipeline_parallel_size} "
+                f"would put {plan.pods} pods of {plan.gpus_per_pod} GPUs per replica; pipeline stages span whole "
+                f"nodes here (one pod per {instance.name} node): give tensorParallelSize {instance.gpus_per_node} "
+                "or leave TP/PP to the planner"
             ]
         )
     candidates = [g for g in groups if g.instance.name == plan.instance_type]
@@ -346,11 +330,12 @@ def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: Sta
             f"({group.instance.efa_interfaces} EFA interfaces per node, in a cluster placement group), or serve it "
             "from larger GPUs (fewer nodes)"
         )
-    if model.config.image is None:
+    if getattr(model.config.engine, "image", None) is None:
         problems.append(
-            f"{path}.image: required for {model.name}, which spans nodes ({layout}): the default vllm/vllm-openai "
-            "image ships no EFA userspace (libfabric, aws-ofi-nccl) and NCCL is pinned to EFA "
-            '(NCCL_NET="AWS Libfabric"), so it would fail to start; give a vLLM image built with the AWS EFA installer'
+            f"{path}.{model.config.engine_field_path('image')}: required for {model.name}, which spans nodes "
+            f"({layout}): the default vllm/vllm-openai image ships no EFA userspace (libfabric, aws-ofi-nccl) "
+            'and NCCL is pinned to EFA (NCCL_NET="AWS Libfabric"), so it would fail to start; give a vLLM image '
+            "built with the AWS EFA installer"
         )
     if problems:
         raise ConfigError(problems)
@@ -408,6 +393,23 @@ def place(config: StackConfig) -> Placement:
                 "or lower the replicas"
             )
             continue
+        surging = [m for m in placed if m.config.rollout == "surge" and m.config.replicas > 0]
+        if surging:
+            # Each surging model may start one extra replica while its update runs (Pulumi updates
+            # models in parallel): the group keeps room for all of them at once.
+            extra_pods = [m.plan.gpus_per_pod for m in surging if not m.multi_node]
+            extra_whole = sum(m.plan.nodes for m in surging if m.multi_node)
+            with_surge = whole_nodes + extra_whole + pack_nodes(single_node + extra_pods, instance.gpus_per_node)
+            if with_surge > group.max_nodes:
+                names = ", ".join(f"models[{m.index}] ({_demand(m)})" for m in surging)
+                problems.append(
+                    f"nodeGroups[{index}].maxNodes: {group.max_nodes} leaves no room for rollout: surge of {names}: "
+                    f"serving needs {needed} {instance.name} nodes and one extra replica each needs {with_surge} "
+                    f"({instance.gpus_per_node} GPUs per node); raise maxNodes to at least {with_surge} or use "
+                    "rollout: noSurge (one replica down during an update)"
+                )
+                continue
+            needed = with_surge
         groups.append(
             NodeGroupPlacement(
                 index=index,

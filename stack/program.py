@@ -71,7 +71,7 @@ def load() -> Loaded:
             ]
         )
     ngc_api_key = config.get_secret("ngcApiKey")
-    nim_models = [f"models[{i}]" for i, m in enumerate(stack_config.models) if m.engine == "nim"]
+    nim_models = [f"models[{i}]" for i, m in enumerate(stack_config.models) if "ngcApiKey" in m.engine.needs_secrets]
     if nim_models and ngc_api_key is None:
         raise ConfigError(
             [

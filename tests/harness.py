@@ -30,9 +30,10 @@ from components.addons import (  # noqa: E402
     LWS_CHART,
     LWS_CHART_VERSION,
 )
+from components.engines import ENGINES  # noqa: E402
 from components.gpu_enablement import CHART_REPO, CHART_VERSION  # noqa: E402
 from components.labels import CNI_POLICY_ARN, NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
-from components.vllm_model import load_seconds  # noqa: E402
+from components.server_pod import load_seconds  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
 from stack.kubernetes_names import quantity_value  # noqa: E402
 from stack.mockrun import Registration, Run, Secret, load_stack_config, run_program  # noqa: E402
@@ -123,9 +124,13 @@ class Workload:
 
 
 def workloads(run: Run) -> dict[str, Workload]:
-    out = {name: Workload(name, "Deployment", r) for name, r in deployments(run).items()}
-    for name, r in leader_worker_sets(run).items():
-        out[name] = Workload(name, "LeaderWorkerSet", r)
+    """By model (its ``app.kubernetes.io/instance`` label): a LeaderWorkerSet is not named after its
+    model (the model's name is the client Service's, and LWS needs its own for the headless one)."""
+    out = {}
+    for kind, found in (("Deployment", deployments(run)), ("LeaderWorkerSet", leader_worker_sets(run))):
+        for name, r in found.items():
+            model = (r.inputs["metadata"].get("labels") or {}).get("app.kubernetes.io/instance", name)
+            out[model] = Workload(model, kind, r)
     return out
 
 
@@ -448,6 +453,9 @@ def check_servers(run: Run) -> list[str]:
         if engine == "nim":
             problems += _check_nim_server(name, c, server_template["spec"], model, run)
             problems += _check_probes(name, c, plan, workload.registration, "/v1/health/ready", "/v1/health/live")
+        elif engine != "vllm":  # an engine the tests register: the shared pod checks, its own probe paths
+            registered = ENGINES[engine]
+            problems += _check_probes(name, c, plan, workload.registration, registered.ready_path, registered.live_path)
         else:
             problems += _check_vllm_server(name, c, model, server_role)
             problems += _check_probes(name, c, plan, workload.registration, "/health", "/health")
@@ -479,10 +487,8 @@ def check_servers(run: Run) -> list[str]:
                 problems.append(f"{name}: pulumi up does not wait for the LeaderWorkerSet's groups to be ready")
         else:
             strategy = workload.spec["strategy"]
-            if strategy["type"] != "Recreate" and str(strategy.get("rollingUpdate", {}).get("maxSurge")) not in (
-                "0",
-                "0%",
-            ):
+            surge = strategy.get("rollingUpdate", {}).get("maxSurge")  # numbers arrive as floats
+            if strategy["type"] != "Recreate" and surge not in (0, "0", "0%"):
                 problems.append(f"{name}: update strategy {strategy} needs spare GPUs")
         # Service, PDB, NetworkPolicy.
         for kind in (SERVICE, PDB, NETPOL):

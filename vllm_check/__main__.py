@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     timings["install"] = round(time.monotonic() - t, 1)
     print(
-        f"[install] .venv-vllm: {install.VLLM_REQUIREMENT} {'installed now' if install_seconds else 'already installed'}",
+        f"[install] .venv-vllm: {install.VLLM_REQUIREMENT} "
+        f"{'installed now' if install_seconds else 'already installed'}",
         flush=True,
     )
 
@@ -145,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             if result.ok and not problems:
                 e = result.engine
                 print(
-                    f"  PASS {case.id}: {case.config_source}; TP={e['tensor_parallel_size']} PP={e['pipeline_parallel_size']} "
+                    f"  PASS {case.id}: {case.config_source}; "
+                    f"TP={e['tensor_parallel_size']} PP={e['pipeline_parallel_size']} "
                     f"max_model_len={e['max_model_len']} kv={e['kv_cache_dtype']} dtype={e['dtype']} "
                     f"quant={e['quantization']} max_num_seqs={e['max_num_seqs']}"
                     + (f"; substituted: {'; '.join(case.substitutions)}" if case.substitutions else "")
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         run = run_server(server, NEGATIVE_SHM, "shm64", work=work, ready_timeout=args.ready_timeout, smoke=False)
         timings["serve_shm64"] = run.seconds
         problems = judge_negative(run)
-        message = next((l for l in run.error_lines if "Insufficient space" in l), " | ".join(run.error_lines))
+        message = next((line for line in run.error_lines if "Insufficient space" in line), " | ".join(run.error_lines))
         print(
             f"  {'PASS' if not problems else 'FAIL'} same server with a {NEGATIVE_SHM} /dev/shm must fail: "
             f"exit {run.exit_code} in {run.seconds} s: {_short(message)}"
@@ -233,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {failure}")
         return 1
     print(
-        f"vllm_check OK: {len(cases)} rendered vLLM server(s) across {len(names)} stack(s) pass vLLM {install.VLLM_VERSION}'s "
+        f"vllm_check OK: {len(cases)} rendered vLLM server(s) across {len(names)} stack(s) "
+        f"pass vLLM {install.VLLM_VERSION}'s "
         f"parser and engine config; {len(self_tests)} broken variants rejected"
         + (
             ""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stack.serving_settings import engine_checks
 from vllm_check import install
 from vllm_check.rendered import ServeCommand, flag_value, model_config_for, replace_flag
 
@@ -217,17 +218,15 @@ def consistency_problems(result: Result) -> list[str]:
     if command is None or engine is None:
         return []
     problems = []
-    for flag, key in (
-        ("--tensor-parallel-size", "tensor_parallel_size"),
-        ("--pipeline-parallel-size", "pipeline_parallel_size"),
-        ("--max-model-len", "max_model_len"),
-        ("--max-num-seqs", "max_num_seqs"),
-        ("--max-num-batched-tokens", "max_num_batched_tokens"),
-    ):
+    checks = [
+        ("--tensor-parallel-size", "tensor_parallel_size", "exact"),
+        ("--pipeline-parallel-size", "pipeline_parallel_size", "exact"),
+        *engine_checks(),  # the serving settings' (stack.serving_settings)
+    ]
+    for flag, key, mode in checks:
         value = flag_value(command.args, flag)
-        if value is not None and str(engine.get(key)) != value:
+        if value is None or (mode == "unless-auto" and value == "auto"):
+            continue
+        if str(engine.get(key)) != value:
             problems.append(f"{flag} {value} rendered, vLLM's engine config has {key}={engine.get(key)}")
-    kv = flag_value(command.args, "--kv-cache-dtype")
-    if kv is not None and kv != "auto" and engine.get("kv_cache_dtype") != kv:
-        problems.append(f"--kv-cache-dtype {kv} rendered, engine config has {engine.get('kv_cache_dtype')}")
     return problems

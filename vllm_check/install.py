@@ -63,9 +63,9 @@ def ensure(venv: Path = VENV, force: bool = False, log=print) -> float:
             result = subprocess.run(argv, env={**env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT)
         if result.returncode != 0:
             lines = [
-                l
-                for l in pip_log.read_text().splitlines()
-                if "is ignored: it is neither a file nor a directory" not in l
+                line
+                for line in pip_log.read_text().splitlines()
+                if "is ignored: it is neither a file nor a directory" not in line
             ]
             raise RuntimeError(f"{what}: exit {result.returncode}; {pip_log}:\n" + "\n".join(lines[-40:]))
 

@@ -74,8 +74,9 @@ def live_check(server_url: str) -> list[str]:
 
 
 def generated_server(stack: str = "dev", tensor_parallel_size: int = 1) -> ServeCommand:
-    """The stack's first vLLM model at the given TP, flags from ``components.vllm_model``."""
-    from components.vllm_model import model_reference, server_args, shm_size_mib
+    """The stack's first vLLM model at the given TP, flags from ``components.engines.vllm``."""
+    from components.engines.vllm import model_reference, server_args
+    from components.server_pod import shm_size_mib
     from stack.config import parse_config
     from stack.mockrun import load_stack_config
     from stack.placement import place
@@ -124,7 +125,7 @@ def capture(path: Path = FIXTURE, stack: str = "dev", ready_timeout: float = 300
     header = [
         f"# vLLM {install.VLLM_VERSION} (pip {install.VLLM_REQUIREMENT}) GET /metrics, captured {day}",
         "# by `python -m vllm_check.metrics_names --capture` (vllm_check/metrics_names.py): a real `vllm serve`",
-        f"# on this CPU, TP=1, the flags components.vllm_model renders for stack {stack}'s first model, with",
+        f"# on this CPU, TP=1, the flags components.engines.vllm renders for stack {stack}'s first model, with",
         "# vllm_check.serve's CPU substitutions (tiny Llama config, --load-format dummy, --skip-tokenizer-init,",
         f"# --enforce-eager); read after smoke/smoke_test.py ran against it ({smoke}).",
         "# CPU build: metrics vLLM registers only on GPU platforms would be absent here (none is used).",

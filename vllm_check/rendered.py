@@ -28,8 +28,9 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
 from stack.project import PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -37,7 +38,7 @@ class ServeCommand:
     stack: str
     file: str  # build/<stack>/kubernetes/<file>
     kind: str
-    name: str  # the object's metadata.name
+    name: str  # the model: the object's app.kubernetes.io/instance label, else its metadata.name
     role: str  # "pod", "leader" or "worker"
     container: str
     model_ref: str  # what vllm serve loads, as rendered
@@ -165,9 +166,7 @@ def _expand_k8s(text: str, env: dict[str, str], unresolved: list[str]) -> str:
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, text)
 
 
-def _serve_from_script(
-    script: str, positional: list[str], env: dict[str, str]
-) -> tuple[list[str] | None, list[str]]:
+def _serve_from_script(script: str, positional: list[str], env: dict[str, str]) -> tuple[list[str] | None, list[str]]:
     """The arguments of the script's last ``vllm serve``, as the shell would pass them.
 
     Runs, in bash with ``set -u`` and only the container's literal env, the script's plain variable
@@ -212,7 +211,8 @@ def _serve_from_script(
 def serve_commands_in(obj: dict[str, Any], stack: str, file: str) -> tuple[list[ServeCommand], list[Skipped]]:
     found, skipped = [], []
     metadata = obj.get("metadata") or {}
-    name = str(metadata.get("name", "?"))
+    # The model: a LeaderWorkerSet is named <model>-lws (components.server_pod.workload_name).
+    name = str((metadata.get("labels") or {}).get("app.kubernetes.io/instance") or metadata.get("name", "?"))
     kind = str(obj.get("kind", "?"))
     for role, pod in _pod_specs(obj):
         volumes = {v.get("name"): v for v in pod.get("volumes") or []}

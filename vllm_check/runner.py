@@ -54,7 +54,7 @@ def clean_message(error: BaseException) -> str:
             continue
         line = re.sub(r"\s*\[type=[a-z_]+, input_value=.*$", "", line)
         lines.append(line.rstrip())
-    return f"{type(error).__name__}: " + "\n".join(l for l in lines if l.strip())
+    return f"{type(error).__name__}: " + "\n".join(line for line in lines if line.strip())
 
 
 def main(cases_path: str, results_path: str) -> int:
@@ -82,7 +82,7 @@ def main(cases_path: str, results_path: str) -> int:
                 with contextlib.redirect_stderr(stderr):
                     args = parser.parse_args(case["argv"])
             except SystemExit:
-                lines = [l for l in stderr.getvalue().strip().splitlines() if l.strip()]
+                lines = [line for line in stderr.getvalue().strip().splitlines() if line.strip()]
                 result.update(stage="parse", error=lines[-1] if lines else "argument parser exited")
                 continue
             try:

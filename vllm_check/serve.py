@@ -109,21 +109,28 @@ def rendered_tp2(commands: list[ServeCommand]) -> ServeCommand | None:
     )
 
 
+def _engine_type(model: dict) -> str:
+    """``engine: {type: ...}``, or the older ``engine: <name>`` (stack.config reads both)."""
+    engine = model.get("engine", "vllm")
+    return engine.get("type", "vllm") if isinstance(engine, dict) else engine
+
+
 def generated_tp2(stack: str = "dev") -> ServeCommand:
     """A TP=2 server through the project's own code path, when no stack renders one.
 
     The stack's first vLLM model with ``tensorParallelSize: 2``, planned by
     ``stack.config.parse_config`` + ``stack.placement.place``, its flags from
-    ``components.vllm_model.server_args`` and its /dev/shm from ``shm_size_mib``.
+    ``components.engines.vllm.server_args`` and its /dev/shm from ``components.server_pod.shm_size_mib``.
     """
-    from components.vllm_model import model_reference, server_args, shm_size_mib
+    from components.engines.vllm import model_reference, server_args
+    from components.server_pod import shm_size_mib
     from stack.config import parse_config
     from stack.mockrun import load_stack_config
     from stack.placement import place
 
     raw = {k.split(":", 1)[1]: v for k, v in load_stack_config(stack).items() if k.startswith(f"{PROJECT}:")}
     raw = {k: v for k, v in raw.items() if k in ("cluster", "nodeGroups", "models")}
-    models = [m for m in raw.get("models") or [] if m.get("engine", "vllm") == "vllm"]
+    models = [m for m in raw.get("models") or [] if _engine_type(m) == "vllm"]
     if not models:
         raise LookupError(f"stack {stack} has no vLLM model to render at TP=2")
     model = {**models[0], "name": f"{models[0]['name']}-tp2", "tensorParallelSize": 2, "replicas": 1}
@@ -256,7 +263,7 @@ def end_group(proc: subprocess.Popen, term_seconds: float = 20, kill_seconds: fl
 
 
 def _shm_mounts() -> list[str]:
-    return [l for l in Path("/proc/self/mountinfo").read_text().splitlines() if " /dev/shm " in l]
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if " /dev/shm " in line]
 
 
 def _shm_entries() -> set[str]:
@@ -287,7 +294,9 @@ class ServerRun:
 
 def _key_errors(log: Path) -> list[str]:
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    wanted = [l for l in lines if re.search(r"(Error|Exception):|Insufficient space", l) and "Traceback" not in l]
+    wanted = [
+        line for line in lines if re.search(r"(Error|Exception):|Insufficient space", line) and "Traceback" not in line
+    ]
     out = []
     for line in wanted:
         short = re.sub(r"^\(\w+ pid=\d+\) (ERROR|WARNING|INFO) \S+ \S+ \[[^\]]+\] ", "", line).strip()
@@ -376,7 +385,7 @@ def run_server(
                     pass
                 time.sleep(1)
             if run.ready and smoke:
-                for what, model, expect in (
+                for what, model, _expect in (
                     ("smoke test", served, 0),
                     ("smoke test, wrong --model (must fail)", served + "-wrong", 1),
                 ):

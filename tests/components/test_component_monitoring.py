@@ -32,10 +32,12 @@ from components.monitoring import (
     scrape_ingress_rule,
     serving_dashboard,
 )
-from components.vllm_model import (
+from components.engines import engine_for
+from components.server_pod import (
     deployment_spec,
     leader_worker_set_spec,
     network_policy_spec,
+    selector_labels,
     service_selector,
     startup_seconds,
 )
@@ -109,17 +111,18 @@ def test_scrape_port_and_namespace_are_what_the_network_policy_admits(stack, mod
         (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
         instance = plan.node_group(model.node_group).instance
         if model.multi_node:
-            spec = leader_worker_set_spec(model, instance, gfd=True, image="i", hf_token_secret=None)
+            spec = leader_worker_set_spec(engine_for(model), model, instance, gfd=True, image="i", secrets={})
             templates = spec["leaderWorkerTemplate"]
             scraped, not_scraped = templates["leaderTemplate"], templates["workerTemplate"]
             assert not _selects(monitor["spec"]["selector"], not_scraped), "workers serve no HTTP"
         else:
-            scraped = deployment_spec(model, instance, gfd=True, image="i", hf_token_secret=None)["template"]
+            scraped = deployment_spec(engine_for(model), model, instance, gfd=True, image="i", secrets={})["template"]
         assert _selects(monitor["spec"]["selector"], scraped)
         (container,) = scraped["spec"]["containers"]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert ports[endpoint["port"]] == rule["ports"][0]["port"], "scraped port = admitted port"
-        policy = network_policy_spec(model.name, [], intra_group=model.multi_node)
+        pods = selector_labels(engine_for(model), model.name)
+        policy = network_policy_spec(model.name, [], pods, intra_group=model.multi_node)
         assert _selects(policy["podSelector"], scraped), "the NetworkPolicy the rule joins covers the scraped pods"
 
 
@@ -169,7 +172,7 @@ def test_not_ready_window_grows_with_the_weights_the_plan_loads():
     for model in plan.models:
         not_ready = rules_by_alert(rule, model.name)["VllmReplicasNotReady"]
         window[model.name] = int(not_ready["for"].removesuffix("m")) * 60
-        assert window[model.name] >= startup_seconds(model), "never fires while a replica is still loading"
+        assert window[model.name] >= startup_seconds(engine_for(model), model), "never fires while a replica is still loading"
         assert threshold(not_ready["expr"]) == model.config.replicas
     assert window["llama-3-1-70b"] > window["llama-3-1-8b"]
 
@@ -396,4 +399,4 @@ def test_existing_prometheus_gets_no_chart_and_its_own_labels(tmp_path):
         assert registration.plain_inputs["metadata"]["namespace"] == "observability"
     (monitor, *_) = run.of_type(POD_MONITOR)
     model = next(m for m in stack_placement("multinode").models if m.name == monitor.plain_inputs["metadata"]["name"])
-    assert monitor.plain_inputs["spec"]["selector"]["matchLabels"] == service_selector(model)
+    assert monitor.plain_inputs["spec"]["selector"]["matchLabels"] == service_selector(engine_for(model), model)

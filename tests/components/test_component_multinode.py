@@ -6,17 +6,10 @@ import shlex
 
 import pytest
 
-from components.nim_model import docker_config_json, nim_env
-from components.vllm_model import (
-    RAY_JOIN_SECONDS,
-    efa_env,
-    leader_script,
-    leader_worker_set_spec,
-    load_seconds,
-    server_args,
-    startup_seconds,
-    worker_script,
-)
+from components.engines import engine_for
+from components.engines.nim import docker_config_json, nim_env
+from components.engines.vllm import leader_script, server_args, worker_script
+from components.server_pod import GROUP_JOIN_SECONDS, efa_env, leader_worker_set_spec, load_seconds, startup_seconds
 from sizing.instances import INSTANCES
 from stack.config import ConfigError, parse_config
 from stack.placement import place
@@ -83,7 +76,9 @@ def test_leader_waits_for_every_gpu_then_serves_the_plans_arguments():
         and arg_value(args, "--distributed-executor-backend") == "ray"
     )
     assert "${LWS_LEADER_ADDRESS}:6379" in worker_script() and "--block" in worker_script()
-    assert startup_seconds(model) == load_seconds(model.plan.weights_gib_total, download=True) + RAY_JOIN_SECONDS
+    assert startup_seconds(engine_for(model), model) == (
+        load_seconds(model.plan.weights_gib_total, download=True) + GROUP_JOIN_SECONDS
+    )
 
 
 def test_leader_script_runs_under_bash_with_the_args_as_positional_parameters(tmp_path):
@@ -91,7 +86,7 @@ def test_leader_script_runs_under_bash_with_the_args_as_positional_parameters(tm
     import subprocess
 
     (model,) = place(config([big()])).models
-    spec = leader_worker_set_spec(model, INSTANCES["p5.48xlarge"], gfd=True, image=IMAGE, hf_token_secret=None)
+    spec = leader_worker_set_spec(engine_for(model), model, INSTANCES["p5.48xlarge"], gfd=True, image=IMAGE, secrets={})
     leader = spec["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -5,10 +5,11 @@ import pytest
 from components.smoke_test import SCRIPT, SMOKE_IMAGE, smoke_labels
 from tests.harness import run_config, run_stack, stack_config
 
-JOB, CONFIG_MAP, NETWORK_POLICY = (
+JOB, CONFIG_MAP, NETWORK_POLICY, SERVICE = (
     "kubernetes:batch/v1:Job",
     "kubernetes:core/v1:ConfigMap",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    "kubernetes:core/v1:Service",
 )
 MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
 
@@ -33,7 +34,16 @@ def test_every_served_model_gets_a_smoke_test_after_its_server(stack, preview):
         spec = job.plain_inputs["spec"]
         container = spec["template"]["spec"]["containers"][0]
         command = container["command"]
-        assert flag(command, "--base-url") == model["url"]
+        if model["topology"] == "deployment":
+            assert flag(command, "--base-url") == model["url"]
+        else:  # this revision's leaders: the model's Service narrowed to the revision the Job tests
+            services = {r.plain_inputs["metadata"]["name"]: r for r in run.of_type(SERVICE)}
+            called = flag(command, "--base-url").removeprefix("http://").split(".", 1)[0]
+            narrowed = services[called].plain_inputs["spec"]["selector"]
+            client = services[model["service"]].plain_inputs["spec"]["selector"]
+            assert client.items() < narrowed.items()
+            assert flag(command, "--base-url") == model["url"].replace(model["service"], called, 1)
+            assert services[called].urn in job.dependencies
         assert flag(command, "--model") == model["servedModelName"]
         assert flag(command, "--health-path") == ("/health" if model["engine"] == "vllm" else "/v1/health/ready")
         assert container["image"] == SMOKE_IMAGE and ":" in SMOKE_IMAGE

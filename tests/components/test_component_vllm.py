@@ -1,19 +1,18 @@
-"""The pure parts of the VllmModel component: /dev/shm, load time, resources, arguments."""
+"""Pure parts of the server pod (/dev/shm, load time, resources, network policy) and the vLLM engine (arguments)."""
 
 import pytest
 
 from components import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
-from components.smoke_test import smoke_labels
-from components.vllm_model import (
+from components.engines.vllm import model_reference, server_args
+from components.server_pod import (
     await_timeout_seconds,
     load_seconds,
-    model_reference,
     network_policy_spec,
     pod_resources,
-    server_args,
     shm_size_mib,
     startup_failure_threshold,
 )
+from components.smoke_test import smoke_labels
 from sizing.instances import INSTANCES
 from stack.config import parse_config
 from stack.placement import place
@@ -85,13 +84,13 @@ def test_awq_and_gptq_run_on_marlin_kernels():
 
 
 def test_network_policy_admits_only_named_namespaces_and_the_smoke_test_on_the_server_port():
-    spec = network_policy_spec("m", ["gateway", "apps"])
+    spec = network_policy_spec("m", ["gateway", "apps"], {"app": "m"})
     clients, smoke = spec["ingress"]
     selector = clients["from"][0]["namespaceSelector"]["matchExpressions"][0]
     assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["apps", "gateway"]}
     assert clients["ports"] == smoke["ports"] == [{"protocol": "TCP", "port": 8000}]
     assert smoke["from"] == [{"podSelector": {"matchLabels": smoke_labels("m")}}]
-    (only_smoke,) = network_policy_spec("m", [])["ingress"]  # no namespace named: only the smoke test
+    (only_smoke,) = network_policy_spec("m", [], {"app": "m"})["ingress"]  # no namespace named: only the smoke test
     assert "namespaceSelector" not in only_smoke["from"][0]
 
 

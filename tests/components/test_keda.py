@@ -26,7 +26,8 @@ from components.keda import (
     workload_options,
     workload_replicas,
 )
-from components.vllm_model import startup_seconds
+from components.engines import engine_for
+from components.server_pod import startup_seconds
 from stack import mockrun
 from stack.autoscaling_config import parse_autoscaling, parse_capacity_block_window
 from stack.autoscaling_plan import plan_autoscaling
@@ -42,7 +43,7 @@ WAKE = 'sum(rate(envoy_cluster_upstream_rq_total{envoy_cluster_name="qwen2-5-72b
 def autoscaled(name: str, **bounds):
     model = next(m for m in placement().models if m.name == name)
     config = parse_autoscaling({"minReplicas": 1, "maxReplicas": 4, **bounds}, "x")
-    return model, plan_autoscaling(model, config, startup_seconds(model))
+    return model, plan_autoscaling(model, config, startup_seconds(engine_for(model), model))
 
 
 def manifests() -> list[dict]:
@@ -103,7 +104,7 @@ def test_triggers_are_vllms_queue_and_kv_cache_with_the_plans_targets():
 
 def test_no_flapping_windows_cover_the_load_time():
     model, auto = autoscaled("llama-3-1-70b")
-    load = startup_seconds(model)
+    load = startup_seconds(engine_for(model), model)
     behavior = scaled_object(
         auto,
         name="m",

@@ -1,7 +1,6 @@
 """Each kind of bad config is rejected with its field path and what would be valid, and nothing
 is registered (the program validates and plans everything before declaring any resource)."""
 
-
 import pulumi
 import pytest
 
@@ -175,7 +174,8 @@ CASES = {
             architecture={**FALCON_LIKE},
         ),
         [
-            "models[0].pipelineParallelSize: 2 needs pipeline parallelism, which vLLM does not implement for FalconForCausalLM"
+            "models[0].pipelineParallelSize: 2 needs pipeline parallelism, "
+            "which vLLM does not implement for FalconForCausalLM"
         ],
     ),
     "nim with a source": (
@@ -189,7 +189,8 @@ CASES = {
             nim={"image": "nvcr.io/nim/meta/llama-3.1-70b-instruct:1.8.4", "profile": "vllm-bf16-tp8-pp1"},
         ),
         [
-            "models[1].tensorParallelSize: 4 is not offered by the NIM image's profile 'vllm-bf16-tp8-pp1' (offered: tp8)"
+            "models[1].tensorParallelSize: 4 is not offered by the NIM image's profile "
+            "'vllm-bf16-tp8-pp1' (offered: tp8)"
         ],
     ),
     "nim with a tp list that does not fit": (

@@ -70,9 +70,11 @@ def test_405b_on_h100_is_a_leader_worker_set_of_two_full_nodes(preview):
             assert c["resources"][kind]["nvidia.com/gpu"] == "8"
             assert c["resources"][kind]["vpc.amazonaws.com/efa"] == "32"
         assert env(c)["FI_PROVIDER"] == "efa" and env(c)["FI_EFA_USE_DEVICE_RDMA"] == "1"
-    # The Service reaches leaders only.
-    (service,) = run.of_type(SERVICE)
-    assert service.plain_inputs["spec"]["selector"]["gpu-inference.io/lws-role"] == "leader"
+    # The Services (the model's, and its current revision's for the smoke test) reach leaders only.
+    services = run.of_type(SERVICE)
+    assert {s.plain_inputs["metadata"]["name"] for s in services} >= {"llama-3-1-405b"} and len(services) == 2
+    for service in services:
+        assert service.plain_inputs["spec"]["selector"]["gpu-inference.io/lws-role"] == "leader"
     # The node group: placement group, every EFA interface of a p5, two nodes.
     ng = node_group_registrations(run)["h100-efa"]
     assert int(ng.plain_inputs["scalingConfig"]["desiredSize"]) == 2

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from components import monitoring
-from components.vllm_model import network_policy_spec
+from components.server_pod import network_policy_spec
 from stack.monitoring_config import MonitoringConfig
 from verify import errors
 from verify import kubernetes as k8s_checks
@@ -225,7 +225,7 @@ def test_dcgm_extra_counters_must_be_ones_the_pinned_exporter_lists():
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_the_scrape_rule_makes_a_valid_network_policy(mode):
-    spec = network_policy_spec("m", ["apps"])
+    spec = network_policy_spec("m", ["apps"], {"app.kubernetes.io/instance": "m"})
     spec["ingress"].append(monitoring.scrape_ingress_rule(MonitoringConfig.model_validate(MODES[mode])))
     policy = {
         "apiVersion": "networking.k8s.io/v1",

@@ -261,7 +261,7 @@ def test_tp2_choice_prefers_the_line_that_exercises_most():
 
 
 def test_generated_tp2_goes_through_the_projects_code_path():
-    from components.vllm_model import server_args  # noqa: F401 - the path it uses
+    from components.engines.vllm import server_args  # noqa: F401 - the path it uses
 
     generated = serve.generated_tp2("dev")
     assert generated.tensor_parallel_size == 2

@@ -1,0 +1,172 @@
+"""vLLM's OpenAI-compatible server (``engine: {type: vllm}``, the default).
+
+Everything the memory plan depends on is passed to ``vllm serve`` explicitly, so the server
+starts with the settings the plan was computed for, not with defaults that vary by release and
+GPU. A multi-node replica (a LeaderWorkerSet group, see ``components.server_pod``): the leader
+starts a Ray head, waits until every worker's GPUs have joined, then runs ``vllm serve`` with
+``--tensor-parallel-size TP --pipeline-parallel-size PP --distributed-executor-backend ray``;
+workers join the leader's Ray cluster and block. ``NCCL_NET`` is pinned to the OFI plugin so a
+missing plugin fails loudly instead of falling back to TCP.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pulumi
+
+from components import server_pod
+from components.engines import register
+from components.engines.base import Engine, EngineSecret, Env, Mounts, Volumes
+from stack.config import HuggingFaceSource, VolumeSource
+from stack.outputs import PORT
+from stack.placement import ModelPlacement
+from stack.serving_settings import vllm_args
+
+# The server image. The sizing's memory accounting is calibrated on vLLM 0.26.0 (see
+# sizing/ and ../shared/calibration); 0.32.0 is what we deploy. Plans within a few percent of
+# the limit are flagged ``marginal`` because of that gap: recalibrate before trusting them.
+VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
+VLLM_CALIBRATED_VERSION = "0.26.0"
+
+MODELS_MOUNT = "/models"
+CACHE_MOUNT = "/cache"
+RAY_PORT = 6379
+
+
+def model_reference(model: ModelPlacement) -> str:
+    """What ``vllm serve`` loads: the directory in the volume, or the Hugging Face repo id."""
+    source = model.config.source
+    if isinstance(source, VolumeSource):
+        return f"{MODELS_MOUNT}/{source.path}"
+    if source.repo is not None:
+        return source.repo
+    if model.hf_repo_id is None:
+        raise ValueError(f"{model.name}: no Hugging Face repo id to download")
+    return model.hf_repo_id
+
+
+def server_args(model: ModelPlacement) -> list[str]:
+    """``vllm serve`` flags: every setting the memory plan depends on, explicitly."""
+    plan = model.plan
+    settings = plan.settings
+    args = [
+        "--tensor-parallel-size",
+        str(plan.tensor_parallel_size),
+    ]
+    if plan.pipeline_parallel_size > 1:
+        args += ["--pipeline-parallel-size", str(plan.pipeline_parallel_size)]
+    if model.multi_node:
+        args += ["--distributed-executor-backend", "ray"]
+    args += vllm_args(settings)  # every serving setting (stack.serving_settings), explicitly
+    args += [
+        "--served-model-name",
+        model.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+    ]
+    source = model.config.source
+    if isinstance(source, HuggingFaceSource) and source.revision:
+        args += ["--revision", source.revision]
+    return args
+
+
+def leader_script(model: ModelPlacement) -> str:
+    """The leader's shell: Ray head, wait for every node and GPU of the group, then serve.
+
+    Run as ``bash -c <script> vllm-leader <model>`` with the ``vllm serve`` flags as the
+    container's args, so ``"$@"`` is exactly the argument list the plan produced.
+    """
+    plan = model.plan
+    check = (
+        'import ray, sys; ray.init(address="auto", logging_level="ERROR"); '
+        'alive = [n for n in ray.nodes() if n["Alive"]]; '
+        f'sys.exit(0 if len(alive) >= {plan.pods} and ray.cluster_resources().get("GPU", 0) >= {plan.gpus} else 1)'
+    )
+    return "\n".join(
+        [
+            "set -euo pipefail",
+            f"ray start --head --port={RAY_PORT} --disable-usage-stats",
+            f'echo "waiting for {plan.pods} Ray nodes with {plan.gpus} GPUs '
+            f'(TP={plan.tensor_parallel_size} x PP={plan.pipeline_parallel_size})"',
+            f"until python3 -c '{check}'; do sleep 5; done",
+            'model="$1"; shift',
+            'exec vllm serve "$model" "$@"',
+        ]
+    )
+
+
+def worker_script() -> str:
+    """A worker joins its leader's Ray cluster (``LWS_LEADER_ADDRESS``, set by LWS) and blocks."""
+    return "\n".join(
+        [
+            "set -uo pipefail",
+            f'until ray start --address="${{LWS_LEADER_ADDRESS}}:{RAY_PORT}" --disable-usage-stats --block; do',
+            '  echo "Ray head ${LWS_LEADER_ADDRESS} not reachable yet"; sleep 5',
+            "done",
+        ]
+    )
+
+
+class Vllm(Engine):
+    name = "vllm"
+    component = "VllmModel"
+    label = "vllm"
+    ready_path = "/health"
+    live_path = "/health"
+    supports_multi_node = True
+    sizing_release = VLLM_CALIBRATED_VERSION
+
+    def image(self, model: ModelPlacement) -> str:
+        return model.config.engine.image or VLLM_IMAGE
+
+    def downloads_weights(self, model: ModelPlacement) -> bool:
+        return isinstance(model.config.source, HuggingFaceSource)
+
+    def command(self, model: ModelPlacement, role: str) -> tuple[list[str] | None, list[str] | None]:
+        if role == "worker":
+            return ["/bin/bash", "-c", worker_script()], None
+        if role == "leader":
+            return ["/bin/bash", "-c", leader_script(model), "vllm-leader", model_reference(model)], server_args(model)
+        return ["vllm", "serve", model_reference(model)], server_args(model)
+
+    def secrets(self, model: ModelPlacement, values: dict[str, pulumi.Input[str] | None]) -> list[EngineSecret]:
+        token = values.get("hfToken")
+        if not isinstance(model.config.source, HuggingFaceSource) or token is None:
+            return []
+        return [EngineSecret("hf-token", "Opaque", {"token": pulumi.Output.secret(token)})]
+
+    def pod_environment(self, model: ModelPlacement, secrets: dict[str, str]) -> tuple[Env, Volumes, Mounts]:
+        """/dev/shm, the cache (room for the download), the model source; EFA across nodes."""
+        plan = model.plan
+        source = model.config.source
+        download = isinstance(source, HuggingFaceSource)
+        env: list[dict[str, Any]] = [
+            {"name": "NCCL_DEBUG", "value": "WARN"},
+            {"name": "HF_HOME", "value": f"{CACHE_MOUNT}/huggingface"},
+            {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        ]
+        if model.multi_node:
+            env += server_pod.efa_env()
+        volumes: list[dict[str, Any]] = [server_pod.shm_volume(plan.gpus_per_pod)]
+        mounts: list[dict[str, Any]] = [dict(server_pod.SHM_MOUNT)]
+        cache_gib = 20 + (math.ceil(plan.weights_gib_total * 1.1) if download else 0)
+        volumes.append({"name": "cache", "emptyDir": {"sizeLimit": f"{cache_gib}Gi"}})
+        mounts.append({"name": "cache", "mountPath": CACHE_MOUNT})
+        if isinstance(source, VolumeSource):
+            env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
+            volumes.append(
+                {"name": "models", "persistentVolumeClaim": {"claimName": source.claim_name, "readOnly": True}}
+            )
+            mounts.append({"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True})
+        elif "hf-token" in secrets:
+            env.append(
+                {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secrets["hf-token"], "key": "token"}}}
+            )
+        return env, volumes, mounts
+
+
+ENGINE = register(Vllm())
