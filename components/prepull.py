@@ -1,0 +1,105 @@
+"""Pull each model's server image onto its GPU nodes as soon as they join, before a replica needs it.
+
+One DaemonSet per GPU node group. Its init containers are the server images of the models placed
+on that group, each running ``true`` instead of the image's entrypoint: the kubelet must pull the
+image to start it, the container exits at once, and the image stays in containerd's store (on the
+node's NVMe when local storage is set up, see ``components.node_user_data``). A pause container
+then keeps the pod alive, so the DaemonSet neither restarts nor re-pulls. When a model's image
+changes, the DaemonSet's template changes and every node pulls the new one while the servers'
+rollout is still waiting.
+
+The pods tolerate the GPU taint, select the group's nodes only, request no GPU and almost no CPU or
+memory, and run as nobody with nothing mounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from components.labels import NODE_GROUP_LABEL, gpu_toleration
+
+# registry.k8s.io/pause: the image Kubernetes itself uses for pod sandboxes (multi-arch, ~300 kB).
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+PREPULL_LABEL = "gpu-inference.io/prepull"
+NOBODY_UID = 65534
+TINY = {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def prepull_name(node_group: str) -> str:
+    return f"prepull-{node_group}"
+
+
+def prepull_daemonset(
+    node_group: str,
+    images: Sequence[str],
+    namespace: str,
+    image_pull_secrets: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The DaemonSet manifest that keeps ``images`` on every node of ``node_group``."""
+    if not images:
+        raise ValueError(f"node group {node_group!r}: no images to pre-pull")
+    unique = sorted(dict.fromkeys(images))
+    labels = {PREPULL_LABEL: node_group}
+    pod_spec: dict[str, Any] = {
+        "nodeSelector": {NODE_GROUP_LABEL: node_group},
+        "tolerations": [gpu_toleration()],
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 1,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": NOBODY_UID,
+            "runAsGroup": NOBODY_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "initContainers": [
+            {
+                "name": f"pull-{index}",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["true"],
+                "resources": TINY,
+                "securityContext": _security_context(),
+            }
+            for index, image in enumerate(unique)
+        ],
+        "containers": [
+            {
+                "name": "pause",
+                "image": PAUSE_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                "resources": TINY,
+                "securityContext": _security_context(),
+            }
+        ],
+    }
+    if image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in image_pull_secrets]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": prepull_name(node_group), "namespace": namespace, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def images_by_node_group(placements: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """(node group, image) pairs, e.g. one per placed model -> the images each group should hold."""
+    out: dict[str, list[str]] = {}
+    for group, image in placements:
+        if image not in out.setdefault(group, []):
+            out[group].append(image)
+    return out
