@@ -27,9 +27,9 @@ from sizing.errors import SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
+from stack.kubernetes_names import dns1123_label
 from stack.project import PROJECT
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DEFAULT_NAMESPACE = "inference"
 
 PLACEMENT_GROUP_CREATE = "create"
@@ -52,11 +52,8 @@ class _Model(BaseModel):
 
 
 def _dns_label(value: str, max_length: int) -> str:
-    if len(value) > max_length or not DNS_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use lower-case letters, digits and '-', starting and "
-            f"ending with a letter or digit, at most {max_length} characters"
-        )
+    if problem := dns1123_label(value, max_length):
+        raise ValueError(problem)
     return value
 
 

@@ -30,6 +30,7 @@ from sizing.errors import NoFitError, SizingError
 from sizing.instances import InstanceType
 from sizing.models import load_model, model_names
 from sizing.plan import Plan
+from sizing.quantization import check_quantization
 from sizing.settings import ServingSettings
 from stack.config import ConfigError, ModelConfig, ModelScheduling, NodeGroupConfig, StackConfig
 from stack.serving_settings import BY_FIELD, serving_settings
@@ -257,6 +258,10 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
         )
     engine_tps = _engine_tensor_parallel_sizes(index, model)
     settings = _settings(index, model)
+    try:
+        check_quantization(architecture.quantization, settings.quantization, model.model)
+    except SizingError as error:
+        raise ConfigError([f"{path}.quantization: {error}"]) from None
     groups = [config.node_group(model.node_group)] if model.node_group else list(config.node_groups)
     instance_types = list(dict.fromkeys(group.instance.name for group in groups))
     if model.engine.single_node_only:

@@ -118,7 +118,7 @@ SERVING_SETTINGS: tuple[ServingSetting, ...] = (
         omit="none",
         # An explicit ``--quantization awq`` forces vLLM's old fp16-only AWQ kernel; the Marlin kernels
         # are what the sizing's shape rules (sizing.rules) describe and what runs fast on A100/H100.
-        vllm_values={"fp8": "fp8", "awq": "awq_marlin", "gptq": "gptq_marlin"},
+        vllm_values={"awq": "awq_marlin", "gptq": "gptq_marlin"},  # every other value is vLLM's own name
     ),
     ServingSetting(
         "kv_cache_dtype",

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack.kubernetes_names import quantity_value
 from vllm_check import install
 from vllm_check.engine import DEFAULT_WORK, vllm_env
 from vllm_check.rendered import PROJECT, ServeCommand, flag_value, replace_flag
@@ -67,22 +68,8 @@ def cpu_has_avx512() -> bool:
 
 
 def parse_quantity(value: str) -> int:
-    """A Kubernetes memory quantity ("2048Mi", "2Gi", "1G", "1500000000") in bytes."""
-    match = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", value.strip())
-    if not match:
-        raise ValueError(f"unsupported quantity {value!r}")
-    factor = {
-        None: 1,
-        "Ki": 2**10,
-        "Mi": 2**20,
-        "Gi": 2**30,
-        "Ti": 2**40,
-        "k": 10**3,
-        "M": 10**6,
-        "G": 10**9,
-        "T": 10**12,
-    }
-    return int(match.group(1)) * factor[match.group(2)]
+    """A Kubernetes quantity in bytes, by the project's one quantity grammar."""
+    return int(quantity_value(value))
 
 
 def free_port() -> int:

@@ -1,5 +1,7 @@
 """Pure parts of the server pod (/dev/shm, load time, resources, network policy) and the vLLM engine (arguments)."""
 
+import json
+
 import pytest
 
 from components import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
@@ -14,6 +16,7 @@ from components.server_pod import (
 )
 from components.smoke_test import smoke_labels
 from sizing.instances import INSTANCES
+from sizing.models import CONFIG_DIR
 from stack.config import parse_config
 from stack.placement import place
 from tests.harness import arg_value, quantity_mib
@@ -77,10 +80,22 @@ def test_args_set_every_flag_the_sizing_depends_on():
     assert "--quantization" not in server_args(placement())
 
 
-def test_awq_and_gptq_run_on_marlin_kernels():
+def _checkpoint(method: str) -> dict:
+    """Llama-3.1-70B's config.json as its public AWQ/GPTQ 4-bit checkpoints carry it."""
+    config = json.loads((CONFIG_DIR / "Llama-3.1-70B.json").read_text())
+    config["quantization_config"] = {"quant_method": method, "bits": 4, "group_size": 128}
+    if method == "awq":
+        config["quantization_config"].update(zero_point=True, version="gemm")
+    else:
+        config["quantization_config"].update(desc_act=False, sym=True)
+    return config
+
+
+@pytest.mark.parametrize(("method", "kernel"), [("awq", "awq_marlin"), ("gptq", "gptq_marlin")])
+def test_awq_and_gptq_run_on_marlin_kernels(method, kernel):
     """`--quantization awq` would force vLLM's old fp16-only kernel, which refuses bf16."""
-    assert arg_value(server_args(placement(quantization="awq")), "--quantization") == "awq_marlin"
-    assert arg_value(server_args(placement(quantization="gptq")), "--quantization") == "gptq_marlin"
+    model = placement(model=f"acme/llama-70b-{method}", architecture=_checkpoint(method), quantization=method)
+    assert arg_value(server_args(model), "--quantization") == kernel
 
 
 def test_network_policy_admits_only_named_namespaces_and_the_smoke_test_on_the_server_port():

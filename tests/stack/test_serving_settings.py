@@ -21,7 +21,7 @@ EVERYTHING = {
     "maxNumSeqs": 64,
     "maxNumBatchedTokens": 4096,
     "dtype": "bfloat16",
-    "quantization": "awq",
+    "quantization": "fp8",  # applied at load: the bf16 checkpoint accepts it (AWQ would contradict it)
     "kvCacheDtype": "fp8",
     "enforceEager": True,
 }
@@ -92,7 +92,9 @@ def test_vllm_serve_gets_exactly_the_tables_flags_with_its_values():
     other_flags = {"--tensor-parallel-size", "--served-model-name", "--host", "--port"}
     assert flags_in(args) == table_flags | other_flags
     assert " ".join(vllm_args(model.plan.settings)) in " ".join(args)
-    assert args[args.index("--quantization") + 1] == "awq_marlin"  # the table's value mapping
+    assert args[args.index("--quantization") + 1] == "fp8"
+    # the table's value mapping: AWQ and GPTQ checkpoints run vLLM's Marlin kernels
+    assert BY_FIELD["quantization"].vllm_arg("awq") == ["--quantization", "awq_marlin"]
 
 
 def test_a_setting_at_its_omitted_value_passes_no_flag():

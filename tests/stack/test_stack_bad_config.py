@@ -105,7 +105,7 @@ CASES = {
     ),
     "invalid model name": (
         lambda c: model(c).update(name="Llama_8B"),
-        ["models[0].name: 'Llama_8B' is not a valid name"],
+        ["models[0].name: 'Llama_8B' is not a DNS-1123 label"],
     ),
     "unknown catalog model": (
         lambda c: model(c).update(model="llama-9"),
