@@ -104,7 +104,7 @@ def test_prod_capacity_block_group(preview):
     run = run_stack("prod", preview)
     group = node_group_registrations(run)["h200-block"]
     assert group.inputs["capacityType"] == "CAPACITY_BLOCK"
-    assert group.inputs["subnetIds"] == ["subnet-0b1c2d3e4f5a60003"]
+    assert group.inputs["subnetIds"] == ["subnet-0123456789abcdef5"]
     assert group.inputs["instanceTypes"] == ["p5e.48xlarge"]
     assert not [r for r in run.of_type(PLACEMENT_GROUP) if r.parent == group.parent]  # EFA off
 
@@ -118,8 +118,8 @@ def test_adopted_cluster_subnets_come_from_the_platform_stack(preview):
         group["efa"] = False
     run = run_config(config, preview=preview)
     assert node_group_registrations(run)["h200-block"].inputs["subnetIds"] == [
-        "subnet-0c1d2e3f4a5b60011",
-        "subnet-0c1d2e3f4a5b60012",
+        "subnet-0123456789abcdef3",
+        "subnet-0123456789abcdef4",
     ]
 
 
@@ -130,7 +130,7 @@ def test_prod_adopts_the_platform_cluster_and_serves_70b_from_a_volume(preview):
     (reference,) = run.of_type("pulumi:pulumi:StackReference")
     assert reference.inputs["name"] == "acme/platform/prod"
     assert run.outputs["clusterName"] == "platform-prod"
-    assert node_group_registrations(run)["h100-reserved"].inputs["subnetIds"] == ["subnet-0c1d2e3f4a5b60011"]
+    assert node_group_registrations(run)["h100-reserved"].inputs["subnetIds"] == ["subnet-0123456789abcdef3"]
     c = container(deployments(run)["llama-3-1-70b"])
     assert c["command"] == ["vllm", "serve", "/models/meta-llama/Llama-3.1-70B-Instruct"]
     assert {"name": "HF_HUB_OFFLINE", "value": "1"} in c["env"]
