@@ -157,7 +157,7 @@ class StackMocks(pulumi.runtime.Mocks):
             if name not in self.stack_references:
                 raise Exception(f"no mocked outputs for stack reference {name!r}")
             outputs = self.stack_references[name]
-            # The stacks referenced here export their kubeconfig as a secret (this one does too).
+            # The platform stacks referenced here export their kubeconfig as a secret.
             secret_names = sorted(set(outputs) & {"kubeconfig"})
             return f"{name}", {"name": name, "outputs": outputs, "secretOutputNames": secret_names}
         resource_id = f"{args.name}-id"
