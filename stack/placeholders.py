@@ -59,7 +59,10 @@ class Placeholder:
     instead: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.value!r} is a placeholder of the example stacks; put {self.instead}"
+        return (
+            f"{self.path}: {self.value!r} is a placeholder of the example stacks; put {self.instead} "
+            f"(pulumi config set --path '{self.path}' <value>, or edit Pulumi.<stack>.yaml)"
+        )
 
 
 def _instead(value: str) -> str | None:
