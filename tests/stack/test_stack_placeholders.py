@@ -7,7 +7,7 @@ import re
 import pytest
 
 from stack.config import ConfigError
-from stack.mockrun import ROOT, run_program
+from stack.mockrun import run_program
 from stack.placeholders import OFFLINE_ENV, find_placeholders, refuse_placeholders
 from stack.project import PROJECT
 from tests.harness import SECRETS, stack_config
@@ -96,11 +96,3 @@ def test_only_the_offline_runner_lets_placeholders_through():
         refuse_placeholders(raw("dev"), environ={OFFLINE_ENV: "yes"})
     refuse_placeholders(raw("dev"), environ={OFFLINE_ENV: "1"})
     assert OFFLINE_ENV not in os.environ  # a run sets it for its own duration only
-
-
-def test_the_deploy_guide_names_every_placeholder_by_path_and_value():
-    guide = (ROOT / "docs" / "deploying.md").read_text()
-    for stack in STACKS:
-        for placeholder in find_placeholders(raw(stack)):
-            assert f"`{placeholder.path}`" in guide, (stack, placeholder.path)
-            assert f"`{placeholder.value}`" in guide, (stack, placeholder.value)
