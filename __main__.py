@@ -124,4 +124,4 @@ for model in placement.models:
         )
 
 # 3. Exports: the contract other teams read (stack/outputs.py).
-export_outputs(placement, cluster_name=cluster.name, kubeconfig=cluster.kubeconfig)
+export_outputs(placement, cluster_name=cluster.name)

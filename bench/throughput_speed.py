@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from machine import describe
 
 
 def main() -> int:
@@ -46,7 +36,7 @@ def main() -> int:
                 estimate = estimate_memory(model, gpu, tp, 1, settings)
                 if estimate.valid and estimate.starts:
                     layouts.append((model, gpu, tp, estimate))
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()} ({sys.platform})")
+    print(describe())
     print(
         f"grid: {len(layouts)} layouts that start (catalog models x GPUs x TP 1-8, 8192-token context) "
         f"x {len(shapes)} request shapes x {len(concurrencies)} concurrencies"

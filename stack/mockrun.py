@@ -8,6 +8,8 @@ as in a real preview; in update mode they add plausible values for those outputs
 
 Used by ``stack.synth`` (``make synth``) and by the tests (``tests/harness.py``). Each run
 starts from a fresh event loop and fresh runtime settings, so many runs share one process.
+During a run ``GPU_INFERENCE_OFFLINE=1`` is set (``stack.placeholders``): the example stacks'
+placeholder ids pass here and are refused by a real preview.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import asyncio
 import json
 import os
 import runpy
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
+from stack.placeholders import OFFLINE_ENV
 from stack.project import PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire format's secret marker
 SIG_KEY = rpc._special_sig_key  # noqa: SLF001
 
@@ -137,7 +140,7 @@ DEFAULT_STACK_REFERENCES: dict[str, dict[str, Any]] = {
     "acme/platform/prod": {
         "clusterName": "platform-prod",
         "kubeconfig": {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []},
-        "privateSubnetIds": ["subnet-0c1d2e3f4a5b60011", "subnet-0c1d2e3f4a5b60012"],
+        "privateSubnetIds": ["subnet-0123456789abcdef3", "subnet-0123456789abcdef4"],
     },
 }
 
@@ -154,7 +157,7 @@ class StackMocks(pulumi.runtime.Mocks):
             if name not in self.stack_references:
                 raise Exception(f"no mocked outputs for stack reference {name!r}")
             outputs = self.stack_references[name]
-            # The stacks referenced here export their kubeconfig as a secret (this one does too).
+            # The platform stacks referenced here export their kubeconfig as a secret.
             secret_names = sorted(set(outputs) & {"kubeconfig"})
             return f"{name}", {"name": name, "outputs": outputs, "secretOutputNames": secret_names}
         resource_id = f"{args.name}-id"
@@ -282,12 +285,14 @@ def run_program(
     program: Path = ROOT / "__main__.py",
     capture_errors: bool = False,
     project: str = PROJECT,
+    offline: bool = True,
 ) -> Run:
     """Run the program once; raise what it raises (``pulumi.RunError`` for bad config), or with
     ``capture_errors`` return the run with ``error`` set and what was registered before it.
 
     ``config`` maps keys (``gpu-inference:models`` or just ``models``) to values; ``secrets``
-    maps keys to secret string values (``hfToken``, ``kubeconfig``).
+    maps keys to secret string values (``hfToken``, ``kubeconfig``). ``offline=False`` runs the
+    program as the CLI would as far as ``stack.placeholders`` can tell (placeholders refused).
     """
     import logging
 
@@ -318,6 +323,9 @@ def run_program(
     root_resource = settings.get_root_resource()
 
     saved_cwd = os.getcwd()
+    saved_offline = os.environ.pop(OFFLINE_ENV, None)
+    if offline:
+        os.environ[OFFLINE_ENV] = "1"
     os.chdir(program.parent)
     try:
 
@@ -343,6 +351,9 @@ def run_program(
             run.outputs[name] = resolved
     finally:
         os.chdir(saved_cwd)
+        os.environ.pop(OFFLINE_ENV, None)
+        if saved_offline is not None:
+            os.environ[OFFLINE_ENV] = saved_offline
         settings.reset_options(project=project, stack=stack, preview=preview)
         loop.close()
         asyncio.set_event_loop(None)

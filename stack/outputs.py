@@ -1,6 +1,9 @@
 """The stack's outputs: the contract other teams read through a ``StackReference``.
 
-Exported keys (all plain values except ``kubeconfig``):
+Exported keys, all plain values: endpoints and the plan, never cluster credentials. The
+kubeconfig is not exported: every reader of a StackReference could read it (secrets included),
+and consumers need only the URLs; a consumer deploys to its namespace with its own cluster
+access, and operators get theirs with ``aws eks update-kubeconfig --name <clusterName>``.
 
 - ``clusterName``: the EKS cluster name.
 - ``namespace``: the namespace the servers run in.
@@ -10,7 +13,6 @@ Exported keys (all plain values except ``kubeconfig``):
   (OpenAI-compatible, vLLM or NIM alike); ``topology`` is ``deployment`` (one pod per replica) or
   ``leaderWorkerSet`` (``nodesPerReplica`` pods per replica, the Service on the leaders).
 - ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes, efa}}``.
-- ``kubeconfig``: the cluster's kubeconfig, as a secret.
 - ``plan``: the sizing plan of every model and node group, as a plain dict.
 - ``clusterAssumptions``: ``{networkPolicyEnforced, networkPolicyEnforcedBy, awsNodeCredentials}``:
   whether the models' NetworkPolicies are enforced (``true`` on clusters the stack creates, where it
@@ -134,7 +136,7 @@ def cluster_assumptions(placement: Placement) -> dict[str, Any]:
 
 
 def plain_outputs(placement: Placement) -> dict[str, Any]:
-    """Every output except ``clusterName`` and ``kubeconfig``, as plain JSON-able values."""
+    """Every output except ``clusterName``, as plain JSON-able values."""
     namespace = placement.config.cluster.namespace
     return {
         "contractVersion": CONTRACT_VERSION,
@@ -146,11 +148,10 @@ def plain_outputs(placement: Placement) -> dict[str, Any]:
     }
 
 
-def export_outputs(placement: Placement, cluster_name: pulumi.Input[str], kubeconfig: pulumi.Input[str]) -> None:
+def export_outputs(placement: Placement, cluster_name: pulumi.Input[str]) -> None:
     for key, value in plain_outputs(placement).items():
         pulumi.export(key, value)
     pulumi.export("clusterName", cluster_name)
-    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
 
 
 OUTPUT_KEYS = ("contractVersion", "clusterName", "namespace", "models", "nodeGroups")
@@ -166,8 +167,8 @@ def read_stack_outputs(
 ) -> tuple[pulumi.StackReference, pulumi.Output[StackOutputs]]:
     """Read a gpu-inference stack's outputs through a StackReference, typed.
 
-    Returns the reference (for ``get_output("kubeconfig")``, which stays a secret) and the
-    plain outputs parsed into ``StackOutputs``.
+    Returns the reference (for outputs added by later contract versions) and the plain outputs
+    parsed into ``StackOutputs``.
     """
     ref = pulumi.StackReference(stack_name, opts=opts)
     outputs = pulumi.Output.all(*(ref.get_output(key) for key in OUTPUT_KEYS)).apply(

@@ -15,6 +15,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from stack.config import ConfigError, HuggingFaceSource, parse_config
+from stack.placeholders import refuse_placeholders
 from stack.placement import Placement, place
 from stack.project import PROJECT
 
@@ -59,6 +60,7 @@ def read_raw_config() -> dict[str, Any]:
 
 def load() -> Loaded:
     raw = read_raw_config()
+    refuse_placeholders(raw)
     stack_config = parse_config(raw)
     config = pulumi.Config(PROJECT)
     kubeconfig = config.get_secret("kubeconfig")

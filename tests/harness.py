@@ -800,14 +800,14 @@ def check_outputs(run: Run) -> list[str]:
 
     problems = []
     outputs = run.outputs
-    for key in ("clusterName", "namespace", "models", "nodeGroups", "plan", "kubeconfig", "contractVersion"):
+    for key in ("clusterName", "namespace", "models", "nodeGroups", "plan", "contractVersion"):
         if key not in outputs:
             problems.append(f"output {key} missing")
     if problems:
         return problems
-    if "kubeconfig" not in run.secret_outputs:
-        problems.append("kubeconfig is not a secret output")
-    for key in set(outputs) - {"kubeconfig"}:
+    if "kubeconfig" in outputs:
+        problems.append("kubeconfig is exported: consumers get endpoints only, operators use aws eks update-kubeconfig")
+    for key in outputs:
         if key in run.secret_outputs:
             problems.append(f"output {key} is secret but should be plain")
         if key in run.unknown_outputs:

@@ -266,7 +266,7 @@ def test_kubeconfig_secret_adoption_keeps_the_kubeconfig_secret():
         False,
     )
     assert result.error is None
-    assert "kubeconfig" in result.secret_outputs
+    assert "kubeconfig" not in result.outputs  # consumers get endpoints, never the cluster's credentials
     assert result.outputs["clusterName"] == "team"
     (provider,) = result.of_type("pulumi:providers:kubernetes")
     assert "kube-SECRET-token-42" in str(provider.inputs["kubeconfig"])

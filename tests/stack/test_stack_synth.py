@@ -39,7 +39,7 @@ def test_files_are_manifests_and_hold_no_secrets(tmp_path, capsys):
     plan = json.loads((out / "plan.json").read_text())
     assert [m["name"] for m in plan["models"]] == ["llama-3-1-8b", "llama-3-1-70b"]
     outputs = json.loads((out / "outputs.json").read_text())
-    assert outputs["kubeconfig"] == "[secret]"
+    assert "kubeconfig" not in outputs and "[secret]" not in json.dumps(outputs)
     node_group = json.loads((out / "aws" / "eks-nodegroup-h100.json").read_text())
     assert node_group["nodeRoleArn"] == "<computed>"  # a preview: not known before the update
 
