@@ -98,7 +98,8 @@ def test_karpenter_keeps_reservations_and_efa():
     assert pool["spec"]["limits"] == {"nvidia.com/gpu": "24"}
     requirements = {r["key"]: r["values"] for r in pool["spec"]["template"]["spec"]["requirements"]}
     assert requirements["karpenter.sh/capacity-type"] == ["reserved"]
-    assert node_class["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0123456789abcdef0"}]
+    reserved, block = (g.config.capacity_reservation_id for g in placement().node_groups)
+    assert node_class["spec"]["capacityReservationSelectorTerms"] == [{"id": reserved}]
     efa = [i for i in node_class["spec"]["networkInterfaces"] if i["interfaceType"] == "efa-only"]
     assert len(efa) == 32 and len({i["networkCardIndex"] for i in efa}) == 32
     interfaces = node_class["spec"]["networkInterfaces"]
@@ -107,7 +108,7 @@ def test_karpenter_keeps_reservations_and_efa():
     assert {"networkCardIndex": 0, "deviceIndex": 0, "interfaceType": "interface"} in interfaces
     assert len({(i["networkCardIndex"], i["deviceIndex"]) for i in interfaces}) == len(interfaces)
     assert node_class["spec"]["placementGroupSelector"] == {"name": "pg-1"}
-    assert block_class["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0fedcba9876543210"}]
+    assert block_class["spec"]["capacityReservationSelectorTerms"] == [{"id": block}]
     assert pool["spec"]["disruption"]["consolidationPolicy"] == "WhenEmpty"
 
 

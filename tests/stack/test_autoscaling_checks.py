@@ -36,7 +36,8 @@ def test_max_replicas_beyond_the_reservation_names_its_size():
         reservation_instances={"h200-block": 1},
     )
     [line] = report.problems
-    assert line.startswith("nodeGroups[1].capacityReservationId: cr-0fedcba9876543210 holds 1 instances")
+    block = placement().node_groups[1].config.capacity_reservation_id
+    assert line.startswith(f"nodeGroups[1].capacityReservationId: {block} holds 1 instances")
     assert "need 2 p5e.48xlarge nodes" in line and "reserve at least 2" in line
 
 

@@ -53,7 +53,7 @@ def test_placeholders_are_named_by_path_with_what_to_put_instead():
     }
     assert "describe-capacity-reservations" in by_path["nodeGroups[1].capacityReservationId"].instead
     assert "<organization>/<project>/<stack>" in by_path["cluster.existing.stack"].instead
-    (image,) = [p for p in find_placeholders(raw("multinode")) if p.path == "models[0].image"]
+    (image,) = [p for p in find_placeholders(raw("multinode")) if p.path == "models[0].engine.image"]
     assert "sts get-caller-identity" in image.instead
 
 
