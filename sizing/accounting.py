@@ -13,8 +13,9 @@ than folded into fitted constants:
   transient torch peak; for a fresh worker that is the same sum of weights, activation peak
   and non-torch growth, so it needs no switch.
 
-``VLLM_0_26`` reproduces what was measured. ``VLLM_0_32`` is a projection: the planner uses it
-to flag plans that would start on 0.26 but not on the deployed release.
+``VLLM_0_26`` reproduces what was measured. ``VLLM_0_32`` is a projection. A stack plans with the
+accounting of the release its image runs (``stack.engine_release``); a plan made on 0.26's is
+also checked against the 0.32 projection, so an upgrade that would break it is flagged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Accounting:
     moe_on_v1_runner: bool  # models outside the V2 default set fall back to the V1 runner
     v2_cudagraph_in_budget: bool
     basis: str
+    measured: bool  # calibrated on real runs of this release; otherwise projected from one that was
 
     @property
     def label(self) -> str:
@@ -35,12 +37,17 @@ class Accounting:
 
 
 VLLM_0_26 = Accounting(
-    "0.26.0", moe_on_v1_runner=True, v2_cudagraph_in_budget=False, basis="measured on H100 80GB HBM3 and H200"
+    "0.26.0",
+    moe_on_v1_runner=True,
+    v2_cudagraph_in_budget=False,
+    basis="measured on H100 80GB HBM3 and H200",
+    measured=True,
 )
 VLLM_0_32 = Accounting(
     "0.32.0",
     moe_on_v1_runner=False,
     v2_cudagraph_in_budget=True,
     basis="projected from 0.26 with upstream changes #53183 and #53306",
+    measured=False,
 )
 ACCOUNTINGS = {a.vllm_release.rsplit(".", 1)[0]: a for a in (VLLM_0_26, VLLM_0_32)}

@@ -125,6 +125,8 @@ def estimate_memory(
     extrapolated = extrapolated_parts(
         model, range(model.num_layers), fmt, v1_runner, settings.kv_cache_dtype_bytes, pp, tp
     )
+    if not accounting.measured:  # a release no run measured: its accounting is itself a projection
+        extrapolated += (f"vLLM {accounting.vllm_release}'s accounting (projected)",)
     in_budget = worst["weights"] + worst["peak"] + worst["non_torch"] + (worst["graphs"] if graphs_in_budget else 0)
     margin = kv_margin_bytes(extrapolated, in_budget)
     promised_bytes = max(0.0, worst["kv_bytes"] - margin)

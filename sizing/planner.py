@@ -85,20 +85,22 @@ def plan_model(
     tensor_parallel_size: int | None = None,
     pipeline_parallel_size: int | None = None,
     explain: bool = True,
+    accounting: Accounting = VLLM_0_26,
 ) -> Plan:
-    """``explain=False`` skips the suggestions on failure (they are themselves plans)."""
+    """``explain=False`` skips the suggestions on failure (they are themselves plans). ``accounting``
+    is the deployed vLLM release's (``sizing.accounting``); the default is the measured one."""
     if min_concurrency <= 0:
         raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a number of requests > 0")
     candidates = instance_types_for(gpus, instance_types)
     attempts: list[Attempt] = []
     smallest: Plan | None = None
     for it, tp, pp in _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
-        estimate = estimate_memory(model, it.gpu, tp, pp, settings, it.gpus_per_node)
+        estimate = estimate_memory(model, it.gpu, tp, pp, settings, it.gpus_per_node, accounting)
         failure = _failure(estimate, min_concurrency)
         if failure:
             attempts.append(Attempt(it.name, it.gpu.name, tp, pp, failure))
             continue
-        plan = _plan(model, it, tp, pp, estimate, min_concurrency)
+        plan = _plan(model, it, tp, pp, estimate, min_concurrency, accounting)
         if smallest is None:
             if not plan.marginal:
                 return plan
@@ -117,7 +119,9 @@ def plan_model(
         return replace(smallest, notes=smallest.notes + ("no larger layout fits",))
     if not explain:
         raise NoFitError(f"{model.name} fits none of the layouts tried", tuple(attempts))
-    raise _no_fit(model, settings, candidates, attempts, min_concurrency, tensor_parallel_size, pipeline_parallel_size)
+    raise _no_fit(
+        model, settings, candidates, attempts, min_concurrency, tensor_parallel_size, pipeline_parallel_size, accounting
+    )
 
 
 def _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
@@ -168,12 +172,17 @@ def is_marginal(estimate: MemoryEstimate, min_concurrency: float = 1.0) -> bool:
     return headroom < max(MARGINAL_HEADROOM_GIB, MARGINAL_HEADROOM_FRACTION * needed)
 
 
-def _plan(model, it: InstanceType, tp: int, pp: int, estimate: MemoryEstimate, min_concurrency: float) -> Plan:
-    """A plan is marginal when its KV headroom is thin, or when the projection of the deployed
-    vLLM release's accounting says it would not start."""
+def _plan(
+    model, it: InstanceType, tp: int, pp: int, estimate: MemoryEstimate, min_concurrency: float, accounting: Accounting
+) -> Plan:
+    """A plan is marginal when its KV headroom is thin, or, planned on an older release's
+    accounting, when the newest release's projection says it would not start (an upgrade would
+    break it)."""
     gpus = tp * pp
-    projected = estimate_memory(model, it.gpu, tp, pp, estimate.settings, it.gpus_per_node, VLLM_0_32)
-    drift = _failure(projected, min_concurrency)
+    drift = None
+    if accounting != VLLM_0_32:
+        projected = estimate_memory(model, it.gpu, tp, pp, estimate.settings, it.gpus_per_node, VLLM_0_32)
+        drift = _failure(projected, min_concurrency)
     notes = (f"under {VLLM_0_32.label}: {drift}",) if drift else ()
     return Plan(
         model=model.name,
@@ -210,8 +219,8 @@ def model_weights_gib(model: ModelArchitecture, estimate: MemoryEstimate) -> flo
     )
 
 
-def _no_fit(model, settings, candidates, attempts, min_concurrency, tp, pp) -> NoFitError:
-    suggestions = _suggestions(model, settings, candidates, min_concurrency, tp, pp)
+def _no_fit(model, settings, candidates, attempts, min_concurrency, tp, pp, accounting=VLLM_0_26) -> NoFitError:
+    suggestions = _suggestions(model, settings, candidates, min_concurrency, tp, pp, accounting)
     gpus = ", ".join(sorted({it.gpu.name for it in candidates}))
     lines = [
         f"{model.name} does not fit on {gpus} with max_model_len={settings.max_model_len}"
@@ -236,12 +245,12 @@ def _summarise(attempts: list[Attempt]) -> list[Attempt]:
     return list(seen.values())
 
 
-def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[str]:
+def _suggestions(model, settings, candidates, min_concurrency, tp, pp, accounting=VLLM_0_26) -> list[str]:
     out: list[str] = []
     largest = max(candidates, key=lambda it: (it.gpu.torch_total_memory_gib, it.gpus_per_node))
     best_tp = tp or largest.gpus_per_node
     best_pp = pp or 1
-    fit_len = longest_max_model_len(model, settings, largest, best_tp, best_pp, min_concurrency)
+    fit_len = longest_max_model_len(model, settings, largest, best_tp, best_pp, min_concurrency, accounting)
     if fit_len:
         out.append(
             f"max_model_len={fit_len} (the longest that fits {largest.gpu.name} TP={best_tp}"
@@ -263,6 +272,7 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
                 tensor_parallel_size=tp,
                 pipeline_parallel_size=pp,
                 explain=False,
+                accounting=accounting,
             )
         except SizingError:
             continue
@@ -278,6 +288,7 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
                 tensor_parallel_size=tp,
                 pipeline_parallel_size=pp,
                 explain=False,
+                accounting=accounting,
             )
             out.append(
                 f"a larger GPU: {plan.gpu} ({plan.instance_type}) "
@@ -295,6 +306,7 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
                 instance_types=[it.name for it in candidates],
                 min_concurrency=min_concurrency,
                 explain=False,
+                accounting=accounting,
             )
             out.append(
                 f"leave TP/PP to the planner: {plan.gpu} TP={plan.tensor_parallel_size} "
@@ -305,11 +317,14 @@ def _suggestions(model, settings, candidates, min_concurrency, tp, pp) -> list[s
     return out
 
 
-def longest_max_model_len(model, settings, it: InstanceType, tp: int, pp: int, min_concurrency: float) -> int:
+def longest_max_model_len(
+    model, settings, it: InstanceType, tp: int, pp: int, min_concurrency: float, accounting: Accounting = VLLM_0_26
+) -> int:
     """Binary search over whole blocks for the longest context this layout starts with."""
 
     def fits(length: int) -> bool:
-        est = estimate_memory(model, it.gpu, tp, pp, replace(settings, max_model_len=length), it.gpus_per_node)
+        length_settings = replace(settings, max_model_len=length)
+        est = estimate_memory(model, it.gpu, tp, pp, length_settings, it.gpus_per_node, accounting)
         return est.valid and est.starts and est.max_concurrency >= min_concurrency
 
     low, high = 0, min(settings.max_model_len, model.max_position_embeddings) // 16

@@ -27,6 +27,7 @@ from sizing.errors import SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
+from stack.engine_release import DEFAULT_VLLM_IMAGE, SizingAccounting, release_from_image, resolve_accounting
 from stack.kubernetes_names import dns1123_label
 from stack.project import PROJECT
 
@@ -433,9 +434,20 @@ class EngineOptions(_Model):
     fetches_model: ClassVar[str] = ""  # with takes_source False: where the engine gets its model
     needs_secrets: ClassVar[tuple[str, ...]] = ()  # stack secrets (gpu-inference:<key>) it cannot run without
 
+    # The vLLM release the engine runs, where its image does not say (stack.engine_release), and a
+    # known release's accounting accepted explicitly for one that has none.
+    vllm_release: str | None = None
+    sizing_accounting: str | None = None
+
     def allowed_tensor_parallel_sizes(self, path: str) -> list[int] | None:
         """The TP sizes the planner may choose from (None: any); ``path`` is where these options sit."""
         return None
+
+    def sizing(self, path: str) -> SizingAccounting:
+        """The memory accounting this engine's plans follow; ValueError naming ``path`` when none fits."""
+        if self.vllm_release is None:
+            return resolve_accounting(None, "no vllmRelease declared", self.sizing_accounting, path)
+        return resolve_accounting(self.vllm_release, "declared", self.sizing_accounting, path)
 
 
 def _pinned(value: str, example: str) -> str:
@@ -456,7 +468,21 @@ class VllmOptions(EngineOptions):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str | None) -> str | None:
-        return None if value is None else _pinned(value, "vllm/vllm-openai:v0.32.0")
+        return None if value is None else _pinned(value, DEFAULT_VLLM_IMAGE)
+
+    def sizing(self, path: str) -> SizingAccounting:
+        image = self.image or DEFAULT_VLLM_IMAGE
+        tagged = release_from_image(image)
+        if self.vllm_release is not None and tagged is not None and self.vllm_release != tagged:
+            raise ValueError(
+                f"{path}.vllmRelease: {self.vllm_release} contradicts the image {image}, tagged {tagged}: "
+                "remove vllmRelease, or name the release the image runs"
+            )
+        if tagged is not None:
+            return resolve_accounting(tagged, f"tag of {image}", self.sizing_accounting, path)
+        if self.vllm_release is not None:
+            return resolve_accounting(self.vllm_release, f"declared for {image}", self.sizing_accounting, path)
+        return resolve_accounting(None, f"the image {image}", self.sizing_accounting, path)
 
 
 NIM_REGISTRY = "nvcr.io/nim/"
@@ -516,6 +542,19 @@ class NimOptions(EngineOptions):
         if value.endswith(":latest"):
             raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
         return value
+
+    def sizing(self, path: str) -> SizingAccounting:
+        """NIM's image tag is NIM's release, not its vLLM backend's: without a declared vllmRelease the
+        plan is made on the measured accounting and says it is assumed (and the preview warns)."""
+        if self.vllm_release is None:
+            return resolve_accounting(
+                None,
+                f"NIM {self.image} does not name its vLLM backend release (declare it as {path}.vllmRelease)",
+                self.sizing_accounting,
+                path,
+                assumable=True,
+            )
+        return resolve_accounting(self.vllm_release, f"declared for {self.image}", self.sizing_accounting, path)
 
     @field_validator("profile_tensor_parallel_sizes")
     @classmethod

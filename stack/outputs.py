@@ -9,7 +9,7 @@ access, and operators get theirs with ``aws eks update-kubeconfig --name <cluste
 - ``namespace``: the namespace the servers run in.
 - ``models``: ``{name: {url, servedModelName, tensorParallelSize, pipelineParallelSize, gpus,
   gpusPerPod, replicas, gpu, instanceType, nodeGroup, service, namespace, maxModelLen, engine,
-  topology, nodesPerReplica}}``; ``url`` is ``http://<service>.<namespace>.svc.cluster.local:8000/v1``
+  topology, nodesPerReplica, sizingAccounting}}``; ``url`` is ``http://<service>.<namespace>.svc.cluster.local:8000/v1``
   (OpenAI-compatible, vLLM or NIM alike); ``topology`` is ``deployment`` (one pod per replica) or
   ``leaderWorkerSet`` (``nodesPerReplica`` pods per replica, the Service on the leaders).
 - ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes, efa}}``.
@@ -61,6 +61,8 @@ class ModelEndpoint(_Out):
     engine: str = "vllm"
     topology: str = "deployment"
     nodes_per_replica: int = 1
+    # Which vLLM release's memory accounting the plan followed, and whether it was measured.
+    sizing_accounting: str = ""
 
 
 class NodeGroupInfo(_Out):
@@ -103,6 +105,7 @@ def model_endpoint(model: ModelPlacement, namespace: str) -> ModelEndpoint:
         engine=model.engine,
         topology="leaderWorkerSet" if model.multi_node else "deployment",
         nodes_per_replica=plan.nodes,
+        sizing_accounting=model.sizing.label if model.sizing else "",
     )
 
 

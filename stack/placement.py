@@ -33,6 +33,7 @@ from sizing.plan import Plan
 from sizing.quantization import check_quantization
 from sizing.settings import ServingSettings
 from stack.config import ConfigError, ModelConfig, ModelScheduling, NodeGroupConfig, StackConfig
+from stack.engine_release import SizingAccounting
 from stack.serving_settings import BY_FIELD, serving_settings
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -49,6 +50,7 @@ class ModelPlacement:
     node_group: str
     hf_repo_id: str | None
     scheduling: ModelScheduling = ModelScheduling()
+    sizing: SizingAccounting | None = None  # the vLLM release's accounting the plan follows
 
     @property
     def name(self) -> str:
@@ -84,6 +86,7 @@ class ModelPlacement:
             "topology": "leaderWorkerSet" if self.multi_node else "deployment",
             "scheduler": self.scheduling.scheduler,
             "plan": self.plan.to_dict(),
+            **({"sizingAccounting": self.sizing.to_dict()} if self.sizing else {}),
         }
 
 
@@ -259,6 +262,10 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     engine_tps = _engine_tensor_parallel_sizes(index, model)
     settings = _settings(index, model)
     try:
+        sizing = model.engine.sizing(f"{path}.engine")
+    except ValueError as error:
+        raise ConfigError([str(error)]) from None
+    try:
         check_quantization(architecture.quantization, settings.quantization, model.model)
     except SizingError as error:
         raise ConfigError([f"{path}.quantization: {error}"]) from None
@@ -285,6 +292,7 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
                 min_concurrency=model.min_concurrency,
                 tensor_parallel_size=tp,
                 pipeline_parallel_size=pp,
+                accounting=sizing.accounting,
             )
             break
         except SizingError as error:
@@ -313,7 +321,9 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1:
         candidates.sort(key=lambda g: not g.efa)  # stable: config order among EFA groups first
     group = candidates[0]
-    placement = ModelPlacement(index, model, architecture, plan, group.name, repo_id, _scheduling(model, config))
+    placement = ModelPlacement(
+        index, model, architecture, plan, group.name, repo_id, _scheduling(model, config), sizing=sizing
+    )
     if placement.multi_node:
         _check_multi_node(placement, group, config)
     return placement

@@ -91,6 +91,11 @@ def load() -> Loaded:
                 "placement group lives in one Availability Zone, so give the group one subnet (subnetIds) or "
                 "instances outside that zone will fail to launch"
             )
+    for model in placement.models:
+        if model.sizing is not None and model.sizing.assumed:
+            pulumi.log.warn(
+                f"models[{model.index}] ({model.name}): planned on an assumed accounting: {model.sizing.label}"
+            )
     hf_token = config.get_secret("hfToken")
     vllm_downloads = [
         m for m in placement.models if m.engine == "vllm" and isinstance(m.config.source, HuggingFaceSource)

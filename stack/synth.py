@@ -149,6 +149,16 @@ def plan_summary(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
+def accounting_summary(plan: dict[str, Any]) -> list[str]:
+    """Which vLLM release's memory accounting each model was planned with, measured or not."""
+    lines = ["Sizing accounting (the vLLM release each model runs):"]
+    for model in plan["models"]:
+        sizing = model.get("sizingAccounting")
+        if sizing:
+            lines.append(f"  {model['name']:<20} {sizing['label']}")
+    return lines
+
+
 def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
     config = load_stack_config(stack)
     plain, secrets = _secrets_from_config(config)
@@ -156,7 +166,7 @@ def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
     plan = run.outputs["plan"]
     out = build_root / stack
     written = write_build(run, plan, out)
-    for line in plan_summary(plan):
+    for line in plan_summary(plan) + accounting_summary(plan):
         print(line)
     print()
     print(f"Resources ({'preview' if preview else 'update'} under mocks, {len(run.registrations)} registrations):")

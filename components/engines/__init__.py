@@ -28,7 +28,7 @@ def engine_for(model: ModelPlacement) -> Engine:
     except KeyError:
         raise ValueError(
             f"{model.name}: engine {model.engine!r} has config options but no registered engine "
-            f"(registered: {', '.join(ENGINES)})"
+            f"(registered: {', '.join(sorted(ENGINES))})"
         ) from None
 
 

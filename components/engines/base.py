@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 import pulumi
 
-from sizing.accounting import ACCOUNTINGS, Accounting
 from stack.placement import ModelPlacement
 
 Env = list[dict[str, Any]]
@@ -40,23 +39,6 @@ class Engine:
     ready_path: ClassVar[str]  # startup and readiness probes, and the smoke test's wait
     live_path: ClassVar[str]
     supports_multi_node: ClassVar[bool] = False  # can it serve a LeaderWorkerSet group (PP > 1)?
-    # The vLLM release whose memory accounting (sizing.accounting) the engine's plans follow.
-    sizing_release: ClassVar[str]
-
-    @property
-    def accounting(self) -> Accounting:
-        """The sizing's memory accounting for ``sizing_release`` (sizing.accounting.ACCOUNTINGS).
-
-        The planner (sizing.planner.plan_model) plans with the calibrated 0.26 accounting and
-        projects to 0.32; it takes no accounting argument yet, so this names what an engine's
-        plans assume rather than choosing it."""
-        release = self.sizing_release.rsplit(".", 1)[0]
-        if release not in ACCOUNTINGS:
-            raise ValueError(
-                f"engine {self.name}: no sizing accounting for vLLM {self.sizing_release} "
-                f"(known: {', '.join(ACCOUNTINGS)})"
-            )
-        return ACCOUNTINGS[release]
 
     def container_name(self, role: str) -> str:
         return self.label if role == "server" else f"{self.label}-{role}"

@@ -33,7 +33,6 @@ import pulumi
 from components import server_pod
 from components.engines import register
 from components.engines.base import Engine, EngineSecret, Env, Mounts, Volumes
-from components.engines.vllm import VLLM_CALIBRATED_VERSION
 from stack.outputs import PORT
 from stack.placement import ModelPlacement
 from stack.serving_settings import nim_passthrough_args, nim_variables
@@ -87,7 +86,6 @@ class Nim(Engine):
     ready_path = READY_PATH
     live_path = LIVE_PATH
     supports_multi_node = False
-    sizing_release = VLLM_CALIBRATED_VERSION  # NIM's vLLM backend, sized as vLLM
 
     def command(self, model: ModelPlacement, role: str) -> tuple[list[str] | None, list[str] | None]:
         return None, None  # the image's entrypoint reads the NIM_* variables

@@ -20,14 +20,14 @@ from components import server_pod
 from components.engines import register
 from components.engines.base import Engine, EngineSecret, Env, Mounts, Volumes
 from stack.config import HuggingFaceSource, VolumeSource
+from stack.engine_release import DEFAULT_VLLM_IMAGE
 from stack.outputs import PORT
 from stack.placement import ModelPlacement
 from stack.serving_settings import vllm_args
 
-# The server image. The sizing's memory accounting is calibrated on vLLM 0.26.0 (see
-# sizing/ and ../shared/calibration); 0.32.0 is what we deploy. Plans within a few percent of
-# the limit are flagged ``marginal`` because of that gap: recalibrate before trusting them.
-VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
+# The server image (declared once, in stack.engine_release, so the plan can read its release). The
+# sizing's measured accounting is vLLM 0.26.0's; plans for the deployed release say which they used.
+VLLM_IMAGE = DEFAULT_VLLM_IMAGE
 VLLM_CALIBRATED_VERSION = "0.26.0"
 
 MODELS_MOUNT = "/models"
@@ -118,7 +118,6 @@ class Vllm(Engine):
     ready_path = "/health"
     live_path = "/health"
     supports_multi_node = True
-    sizing_release = VLLM_CALIBRATED_VERSION
 
     def image(self, model: ModelPlacement) -> str:
         return model.config.engine.image or VLLM_IMAGE

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 from pydantic import ValidationError
 
+from components.engines import engine_for
 from components.gpu_node_group import node_labels
 from components.labels import GPU_TAINT_EFFECT_EKS, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from components.monitoring import (
@@ -32,7 +33,6 @@ from components.monitoring import (
     scrape_ingress_rule,
     serving_dashboard,
 )
-from components.engines import engine_for
 from components.server_pod import (
     deployment_spec,
     leader_worker_set_spec,
@@ -172,7 +172,9 @@ def test_not_ready_window_grows_with_the_weights_the_plan_loads():
     for model in plan.models:
         not_ready = rules_by_alert(rule, model.name)["VllmReplicasNotReady"]
         window[model.name] = int(not_ready["for"].removesuffix("m")) * 60
-        assert window[model.name] >= startup_seconds(engine_for(model), model), "never fires while a replica is still loading"
+        assert window[model.name] >= startup_seconds(engine_for(model), model), (
+            "never fires while a replica is still loading"
+        )
         assert threshold(not_ready["expr"]) == model.config.replicas
     assert window["llama-3-1-70b"] > window["llama-3-1-8b"]
 

@@ -32,7 +32,6 @@ class Toy(Engine):
     label = "toy"
     ready_path = "/ready"
     live_path = "/alive"
-    sizing_release = "0.26.0"
 
     def command(self, model, role):
         plan = model.plan
@@ -74,7 +73,7 @@ def toy_stack(**engine):
             "maxModelLen": 8192,
             "nodeGroup": "h100",
             "replicas": 2,
-            "engine": {"type": "toy", "image": "acme/toy:1.0", **engine},
+            "engine": {"type": "toy", "image": "acme/toy:1.0", "vllmRelease": "0.26.0", **engine},
         }
     ]
     return config
@@ -108,7 +107,10 @@ def test_a_registered_engine_renders_a_whole_stack_with_the_shared_server_pod(to
 
 def test_a_registered_engine_rejects_unknown_options_and_listing_its_own(toy):
     run = run_bad_config(toy_stack(colour="blue"))
-    assert "models[0].engine.colour: unknown key; valid keys here are type, image, greeting" in str(run.error)
+    assert (
+        "models[0].engine.colour: unknown key; valid keys here are type, vllmRelease, sizingAccounting, image, greeting"
+        in str(run.error)
+    )
 
 
 def test_a_single_node_engine_refuses_pipeline_stages(toy):
@@ -128,7 +130,7 @@ def test_options_without_their_engine_module_fail_naming_the_registered_engines(
     register_engine_options(ToyOptions)
     try:
         run = run_bad_config(toy_stack())
-        assert "engine 'toy' has config options but no registered engine (registered: vllm, nim)" in str(run.error)
+        assert "engine 'toy' has config options but no registered engine (registered: nim, vllm)" in str(run.error)
     finally:
         unregister_engine_options("toy")
 
@@ -141,12 +143,17 @@ def test_built_in_engines_are_registered_and_cover_the_config_union():
     assert ENGINE_OPTIONS["nim"].single_node_only and not ENGINE_OPTIONS["vllm"].single_node_only
 
 
-def test_every_engine_names_a_release_the_sizing_accounts_for():
-    from sizing.accounting import VLLM_0_26
+def test_every_engine_plans_on_the_accounting_of_the_release_it_runs(toy):
+    """An engine's options say which vLLM release it runs (stack.engine_release); the plan follows it."""
+    from sizing.accounting import VLLM_0_26, VLLM_0_32
 
-    assert {engine.accounting for engine in ENGINES.values()} == {VLLM_0_26}
-    with pytest.raises(ValueError, match="no sizing accounting for vLLM 0.99.0"):
-        assert type("Future", (Toy,), {"sizing_release": "0.99.0"})().accounting
+    assert ENGINE_OPTIONS["vllm"]().sizing("m").accounting == VLLM_0_32  # the default image's tag
+    nim = ENGINE_OPTIONS["nim"](image="nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4")
+    assert nim.sizing("m").assumed and nim.sizing("m").accounting == VLLM_0_26
+    toy = ENGINE_OPTIONS["toy"](image="acme/toy:1.0", greeting="hi", vllmRelease="0.26.0")
+    assert toy.sizing("m").measured
+    with pytest.raises(ValueError, match="vLLM 0.99.0 .* has no sizing accounting"):
+        ENGINE_OPTIONS["toy"](image="acme/toy:1.0", greeting="hi", vllmRelease="0.99.0").sizing("m")
 
 
 def test_engine_for_names_the_engine_of_a_placement():

@@ -12,6 +12,7 @@ import promql_parser
 import pulumi
 import pytest
 
+from components.engines import engine_for
 from components.keda import (
     KEDA_CHART_VERSION,
     KEDA_IMAGE_TAG,
@@ -26,7 +27,6 @@ from components.keda import (
     workload_options,
     workload_replicas,
 )
-from components.engines import engine_for
 from components.server_pod import startup_seconds
 from stack import mockrun
 from stack.autoscaling_config import parse_autoscaling, parse_capacity_block_window

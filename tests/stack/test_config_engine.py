@@ -71,7 +71,7 @@ def test_nim_options_are_typed():
         ),
         (
             {"engine": {"type": "vllm", "profile": "x"}},
-            "models[0].engine.profile: unknown key; valid keys here are type, image",
+            "models[0].engine.profile: unknown key; valid keys here are type, vllmRelease, sizingAccounting, image",
         ),
         ({"engine": {"type": "nim"}}, "models[0].engine.image: required"),
         ({"engine": {"type": "sglang"}}, "models[0].engine: Input tag 'sglang' found using 'type'"),
