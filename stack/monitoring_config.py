@@ -164,11 +164,20 @@ class MonitoringConfig(_Model):
     dcgm_exporter: bool = Field(True, description="install NVIDIA's DCGM exporter on the GPU nodes")
     alerts: AlertsConfig = AlertsConfig()
 
-    def problems(self, model_names: list[str]) -> list[str]:
-        """What only the whole stack config can tell: per-model settings naming unknown models."""
+    def problems(self, model_names: list[str], creates_cluster: bool = False) -> list[str]:
+        """What only the whole stack config can tell: per-model settings naming unknown models; an
+        existing Prometheus on a cluster the stack creates (there is none to find, and at the first
+        preview the cluster cannot be read to check for its CRDs)."""
         unknown = sorted(set(self.alerts.ttft_p95_slo_seconds_by_model) - set(model_names))
-        return [
+        problems = [
             f"monitoring.alerts.ttftP95SloSecondsByModel.{name}: no model of that name "
-            f"(models: {', '.join(model_names)})"
+            f"(models: {', '.join(model_names) or 'none'})"
             for name in unknown
         ]
+        if creates_cluster and self.prometheus.mode == "existing":
+            problems.append(
+                "monitoring.prometheus.mode: existing needs a Prometheus already running in the cluster, but this "
+                "stack creates the cluster (cluster.create): use mode install (or amazonManaged), or adopt a cluster "
+                "that runs prometheus-operator (cluster.existing)"
+            )
+        return problems

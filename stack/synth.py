@@ -95,6 +95,8 @@ def write_build(run: Run, plan: dict[str, Any], out: Path) -> list[Path]:
     outputs = {k: (SECRET if k in run.secret_outputs else clean(v)) for k, v in run.outputs.items()}
     write(out / "outputs.json", json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     for registration in run.registrations:
+        if registration.read:
+            continue  # an existing object the stack reads (shown in the resource tree), not one it declares
         if registration.type.startswith("kubernetes:") and registration.custom:
             write(
                 out / "kubernetes" / kubernetes_file(registration),
@@ -121,6 +123,8 @@ def resource_tree(run: Run) -> list[str]:
             tags = []
             if child.remote:
                 tags.append("remote component")
+            if child.read:
+                tags.append("read")
             lines.append(f"{'    ' * depth}+ {child.type}  {child.name}{'  (' + ', '.join(tags) + ')' if tags else ''}")
             walk(child.urn, depth + 1)
 
