@@ -39,10 +39,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.engines import engine_for
 from components.gpu_enablement import gpu_node_affinity
 from components.helm import pinned_release
 from components.labels import gpu_toleration
-from components.engines import engine_for
 from components.server_pod import await_timeout_seconds, service_selector, startup_seconds
 from stack.monitoring_config import MonitoringConfig
 from stack.outputs import PORT

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import runpy
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,9 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
 from stack.project import PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire format's secret marker
 SIG_KEY = rpc._special_sig_key  # noqa: SLF001
 
@@ -93,7 +93,12 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     custom_timeouts: dict[str, str] = field(default_factory=dict)
-    read: bool = False  # a ``Resource.get``: an existing object the stack reads, not one it declares
+    read_id: str | None = None  # set for a ``Resource.get``: the existing object the stack reads
+
+    @property
+    def read(self) -> bool:
+        """An object the stack reads (and needs to exist), not one it declares."""
+        return self.read_id is not None
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -219,7 +224,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.run = run
 
     def _record(
-        self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None, read: bool = False
+        self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None, read_id: str | None = None
     ) -> None:
         self.run.registrations.append(
             Registration(
@@ -233,7 +238,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 inputs=decode(json_format.MessageToDict(properties, preserving_proto_field_name=True)),
                 custom_timeouts=custom_timeouts or {},
-                read=read,
+                read_id=read_id,
             )
         )
 
@@ -254,7 +259,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request):  # noqa: N802
         # StackReferences are read, not registered.
-        self._record(request, request.properties, custom=True, remote=False, read=True)
+        self._record(request, request.properties, custom=True, remote=False, read_id=request.id)
         return super().ReadResource(request)
 
     def SupportsFeature(self, request):  # noqa: N802

@@ -18,8 +18,8 @@ from typing import Any
 
 from verify import Violation, errors, invariants, plain, references, schemas
 from verify import aws as aws_checks
-from verify import monitoring as monitoring_checks
 from verify import kubernetes as k8s
+from verify import monitoring as monitoring_checks
 from verify.charts import HELM_RELEASE, describe_release
 from verify.manifests import describe
 
