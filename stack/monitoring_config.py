@@ -14,7 +14,9 @@ gpu-inference:monitoring:
   ``namespace``; it selects monitors and rules by its ``release`` label, which the stack's carry.
 - ``existing``: a Prometheus the platform runs (prometheus-operator) in ``namespace``; give the
   labels its ``podMonitorSelector``/``serviceMonitorSelector``/``ruleSelector`` match as
-  ``selectorLabels``. Its namespace is what the servers' NetworkPolicy admits.
+  ``selectorLabels``. Its namespace is what the servers' NetworkPolicy admits. The stack reads the
+  operator's CRDs and that namespace, so a cluster without them fails at preview; hence only on an
+  adopted cluster (``cluster.existing``): one the stack creates has no Prometheus yet.
 - ``amazonManaged``: kube-prometheus-stack as in ``install``, remote-writing to an Amazon
   Managed Service for Prometheus workspace with SigV4, through an IAM role for its service
   account (``roleArn``, with ``aps:RemoteWrite`` on the workspace).
