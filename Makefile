@@ -1,7 +1,8 @@
 # make synth [STACK=dev]   what `pulumi preview -s $(STACK)` would declare, under mocks -> build/$(STACK)/
 # make test                the tests (mocks, no cloud account, no Pulumi CLI)
 # make verify              every rendered object of every stack against Kubernetes schemas, vendored CRDs, API-server
-#                          rules, chart values, AWS models (writes build/<stack>/ as make synth does); then a
+#                          rules, chart values, AWS models (writes build/<stack>/ as make synth does); the
+#                          monitoring objects of every stack under each Prometheus mode (CRDs, PromQL, metrics); then a
 #                          report-only checkov scan of build/<stack>/kubernetes/ (checkov in .venv-checkov)
 # make verify-vllm         the rendered `vllm serve` lines through the real vLLM (CPU build, its own venv),
 #                          a rendered TP=2 server started for real with the pod's /dev/shm, and the smoke test
@@ -41,6 +42,7 @@ lint: $(STAMP)
 
 verify: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/python -m verify --build-dir build
+	$(VENV)/bin/python -m verify.monitoring
 	$(VENV)/bin/python -m verify.checkov --build-dir build
 
 $(CHECKOV_STAMP): requirements-checkov.txt

@@ -23,6 +23,7 @@ from components.addons import (
     LeaderWorkerSetController,
 )
 from components.labels import common_tags
+from components.monitoring import Monitoring, MonitoringArgs, scrape_ingress_rule
 from stack.config import ConfigError
 from stack.outputs import export_outputs
 from stack.program import load
@@ -90,6 +91,22 @@ kai = (
     else None
 )
 
+monitoring = (
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            config=config.monitoring,
+            placement=placement,
+            server_namespace=config.cluster.namespace,
+            provider=cluster.provider,
+            depends_on=[*cluster.ready, cluster.namespace],
+        ),
+    )
+    if config.monitoring is not None
+    else None
+)
+scrape = [scrape_ingress_rule(config.monitoring)] if config.monitoring is not None else []
+
 for model in placement.models:
     depends_on = [node_groups[model.node_group], *([gpu_enablement] if gpu_enablement else [])]
     if model.multi_node:
@@ -107,6 +124,7 @@ for model in placement.models:
             client_namespaces=placement.client_namespaces(model),
             secrets={"hfToken": loaded.hf_token, "ngcApiKey": loaded.ngc_api_key},
             depends_on=depends_on,
+            extra_ingress=scrape,
         ),
     )
     if model.config.replicas > 0:

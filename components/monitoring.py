@@ -49,7 +49,11 @@ from stack.outputs import PORT
 from stack.placement import ModelPlacement, Placement
 from stack.project import PROJECT
 
-MONITORING_API_VERSION = "monitoring.coreos.com/v1"
+MONITORING_GROUP = "monitoring.coreos.com"
+MONITORING_API_VERSION = f"{MONITORING_GROUP}/v1"
+# prometheus-operator's CRD of each kind the stack declares (``<plural>.<group>``); the DCGM
+# chart's ServiceMonitor needs its CRD too.
+CRD_PLURALS = {"PodMonitor": "podmonitors", "ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrules"}
 
 # kube-prometheus-stack: prometheus-operator v0.93.1 (its CRDs are vendored in verify/vendor).
 KUBE_PROMETHEUS_STACK_CHART = "kube-prometheus-stack"
@@ -610,10 +614,23 @@ class MonitoringArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
+def crd_name(kind: str) -> str:
+    return f"{CRD_PLURALS[kind]}.{MONITORING_GROUP}"
+
+
 class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack (when installed), DCGM exporter, PodMonitors, the PrometheusRule, dashboards."""
+    """kube-prometheus-stack (when installed), DCGM exporter, PodMonitors, the PrometheusRule, dashboards.
+
+    Nothing is applied before what it needs exists: with an installed Prometheus everything waits
+    for the chart (whose CRDs Helm applies first); with an existing one the stack reads the
+    prometheus-operator CRDs its objects need and the Prometheus's namespace, and everything
+    waits for those reads. The engine runs reads during ``pulumi preview``, and a read of an
+    object the cluster lacks fails there (``resource '<name>' does not exist``), so a cluster
+    without prometheus-operator stops the preview instead of failing half-way through an update.
+    """
 
     chart: k8s.helm.v3.Release | None  # kube-prometheus-stack, when the config installs it
+    prerequisites: list[pulumi.Resource]  # the chart, or the reads of the existing Prometheus's CRDs and namespace
     dcgm: k8s.helm.v3.Release | None
     pod_monitors: list[k8s.apiextensions.CustomResource]
     rule: k8s.apiextensions.CustomResource | None
@@ -624,6 +641,14 @@ class Monitoring(pulumi.ComponentResource):
         config = args.config
         namespace = monitoring_namespace(config)
         selector = prometheus_selector_labels(config)
+        groups = [g.name for g in args.placement.node_groups]
+        models = monitored_models(args.placement)
+        rule = prometheus_rule(args.placement, config, server_namespace=args.server_namespace, rule_namespace=namespace)
+        kinds = [
+            *(["PodMonitor"] if models else []),
+            *(["PrometheusRule"] if rule["spec"]["groups"] else []),
+            *(["ServiceMonitor"] if config.dcgm_exporter and groups else []),
+        ]
         self.chart = None
         if config.prometheus.installs_chart:
             self.chart = pinned_release(
@@ -639,11 +664,19 @@ class Monitoring(pulumi.ComponentResource):
                 create_namespace=True,
                 values=kube_prometheus_stack_values(config),
             )
-        # Custom resources need the CRDs: after the chart that brings them, when the stack installs it.
-        after = [*args.depends_on, *([self.chart] if self.chart else [])]
+            self.prerequisites = [self.chart]
+        else:
+            read = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on)
+            self.prerequisites = [
+                k8s.apiextensions.v1.CustomResourceDefinition.get(
+                    f"{name}-prometheus-operator-{CRD_PLURALS[kind]}", crd_name(kind), opts=read
+                )
+                for kind in kinds
+            ]
+            self.prerequisites.append(k8s.core.v1.Namespace.get(f"{name}-prometheus-namespace", namespace, opts=read))
+        after = [*args.depends_on, *self.prerequisites]
         self.dcgm = None
-        groups = [g.name for g in args.placement.node_groups]
-        if config.dcgm_exporter and groups:
+        if "ServiceMonitor" in kinds:
             self.dcgm = pinned_release(
                 f"{name}-dcgm-exporter",
                 parent=self,
@@ -670,10 +703,8 @@ class Monitoring(pulumi.ComponentResource):
             )
 
         self.pod_monitors = [
-            custom(f"{name}-{m.name}-podmonitor", pod_monitor(m, args.server_namespace, selector))
-            for m in monitored_models(args.placement)
+            custom(f"{name}-{m.name}-podmonitor", pod_monitor(m, args.server_namespace, selector)) for m in models
         ]
-        rule = prometheus_rule(args.placement, config, server_namespace=args.server_namespace, rule_namespace=namespace)
         self.rule = custom(f"{name}-rules", rule) if rule["spec"]["groups"] else None
         self.dashboards = []
         for board, dashboard in dashboards(args.placement, config, args.server_namespace).items():

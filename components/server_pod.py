@@ -534,8 +534,10 @@ def server_objects(
     provider: k8s.Provider,
     labels: dict[str, str],
     client_namespaces: list[str],
+    extra_ingress: list[dict[str, Any]] | None = None,
 ) -> k8s.core.v1.Service:
-    """Service (leaders only for LWS), PodDisruptionBudget and NetworkPolicy of a model."""
+    """Service (leaders only for LWS), PodDisruptionBudget and NetworkPolicy of a model; ``extra_ingress``
+    adds NetworkPolicy ingress rules (the monitoring namespace's scrape)."""
     opts = pulumi.ResourceOptions(parent=component, provider=provider)
     server = model.name
     pods = selector_labels(engine, server)
@@ -559,12 +561,9 @@ def server_objects(
         spec={"maxUnavailable": disruption_max_unavailable(model), "selector": {"matchLabels": pods}},
         opts=opts,
     )
-    k8s.networking.v1.NetworkPolicy(
-        f"{name}-ingress",
-        metadata=metadata(),
-        spec=network_policy_spec(server, client_namespaces, pods, intra_group=model.multi_node),
-        opts=opts,
-    )
+    policy = network_policy_spec(server, client_namespaces, pods, intra_group=model.multi_node)
+    policy["ingress"] += extra_ingress or []
+    k8s.networking.v1.NetworkPolicy(f"{name}-ingress", metadata=metadata(), spec=policy, opts=opts)
     return service
 
 
@@ -577,7 +576,8 @@ class ModelServerArgs:
     exist on its nodes; ``secrets`` the stack's secret values by config key (``hfToken``,
     ``ngcApiKey``), of which the engine takes what it needs; ``client_namespaces`` who may call
     it; ``depends_on`` its node group, GPU enablement and, for multi-node models, the
-    LeaderWorkerSet controller and the EFA device plugin.
+    LeaderWorkerSet controller and the EFA device plugin; ``extra_ingress`` whom else its
+    NetworkPolicy admits (the monitoring namespace's scrape).
     """
 
     model: ModelPlacement
@@ -588,6 +588,7 @@ class ModelServerArgs:
     client_namespaces: list[str]
     secrets: dict[str, pulumi.Input[str] | None] = field(default_factory=dict)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    extra_ingress: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ModelServer(pulumi.ComponentResource):
@@ -692,5 +693,6 @@ class ModelServer(pulumi.ComponentResource):
             provider=args.provider,
             labels=labels,
             client_namespaces=args.client_namespaces,
+            extra_ingress=args.extra_ingress,
         )
         self.register_outputs({"workload": self.workload.metadata["name"], "service": self.service.metadata["name"]})

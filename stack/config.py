@@ -29,6 +29,7 @@ from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
 from stack.engine_release import DEFAULT_VLLM_IMAGE, SizingAccounting, release_from_image, resolve_accounting
 from stack.kubernetes_names import dns1123_label
+from stack.monitoring_config import MonitoringConfig
 from stack.project import PROJECT
 
 DEFAULT_NAMESPACE = "inference"
@@ -713,6 +714,7 @@ class StackConfig(_Model):
     cluster: ClusterConfig
     node_groups: list[NodeGroupConfig] = Field(min_length=1)
     models: list[ModelConfig] = Field(default_factory=list)
+    monitoring: MonitoringConfig | None = None
 
     def node_group(self, name: str) -> NodeGroupConfig:
         return next(group for group in self.node_groups if group.name == name)
@@ -877,6 +879,8 @@ def parse_config(raw: dict[str, Any]) -> StackConfig:
 
 def _cross_checks(config: StackConfig) -> list[str]:
     problems = []
+    if config.monitoring is not None:
+        problems += config.monitoring.problems([m.name for m in config.models], config.cluster.create is not None)
     seen: dict[str, int] = {}
     for i, group in enumerate(config.node_groups):
         if group.name in seen:

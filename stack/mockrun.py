@@ -96,6 +96,12 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    read_id: str | None = None  # set for a ``Resource.get``: the existing object the stack reads
+
+    @property
+    def read(self) -> bool:
+        """An object the stack reads (and needs to exist), not one it declares."""
+        return self.read_id is not None
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -146,12 +152,30 @@ DEFAULT_STACK_REFERENCES: dict[str, dict[str, Any]] = {
 
 
 class StackMocks(pulumi.runtime.Mocks):
-    def __init__(self, preview: bool, stack_references: dict[str, dict[str, Any]]):
+    """``absent`` names the Kubernetes objects (``name`` or ``namespace/name``) the cluster lacks:
+    reading one fails as the engine fails it, at preview; every other read finds the object."""
+
+    def __init__(
+        self, preview: bool, stack_references: dict[str, dict[str, Any]], absent: frozenset[str] = frozenset()
+    ):
         self.preview = preview
         self.stack_references = stack_references
+        self.absent = absent
+
+    def read_kubernetes(self, args: pulumi.runtime.MockResourceArgs):
+        """The live object, as pulumi-kubernetes reads it: the id is ``[namespace/]name``."""
+        if args.resource_id in self.absent:
+            # pulumi-kubernetes answers a 404 with an empty state, which the engine reports so.
+            raise Exception(f"resource '{args.resource_id}' does not exist")
+        group_version, kind = args.typ.split(":", 1)[1].rsplit(":", 1)
+        namespace, _, name = args.resource_id.rpartition("/")
+        metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+        return args.resource_id, {"apiVersion": group_version.removeprefix("core/"), "kind": kind, "metadata": metadata}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
+        if args.resource_id and args.typ.startswith("kubernetes:"):
+            return self.read_kubernetes(args)
         if args.typ == "pulumi:pulumi:StackReference":
             name = args.inputs.get("name") or args.name
             if name not in self.stack_references:
@@ -202,7 +226,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.run = run
 
-    def _record(self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None) -> None:
+    def _record(
+        self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None, read_id: str | None = None
+    ) -> None:
         self.run.registrations.append(
             Registration(
                 urn=self.make_urn(request.parent, request.type, request.name),
@@ -215,6 +241,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 inputs=decode(json_format.MessageToDict(properties, preserving_proto_field_name=True)),
                 custom_timeouts=custom_timeouts or {},
+                read_id=read_id,
             )
         )
 
@@ -235,7 +262,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request):  # noqa: N802
         # StackReferences are read, not registered.
-        self._record(request, request.properties, custom=True, remote=False)
+        self._record(request, request.properties, custom=True, remote=False, read_id=request.id)
         return super().ReadResource(request)
 
     def SupportsFeature(self, request):  # noqa: N802
@@ -286,12 +313,14 @@ def run_program(
     capture_errors: bool = False,
     project: str = PROJECT,
     offline: bool = True,
+    absent: frozenset[str] = frozenset(),
 ) -> Run:
     """Run the program once; raise what it raises (``pulumi.RunError`` for bad config), or with
     ``capture_errors`` return the run with ``error`` set and what was registered before it.
 
     ``config`` maps keys (``gpu-inference:models`` or just ``models``) to values; ``secrets``
-    maps keys to secret string values (``hfToken``, ``kubeconfig``). ``offline=False`` runs the
+    maps keys to secret string values (``hfToken``, ``kubeconfig``); ``absent`` the Kubernetes
+    objects the cluster lacks (reads of them fail, see ``StackMocks``). ``offline=False`` runs the
     program as the CLI would as far as ``stack.placeholders`` can tell (placeholders refused).
     """
     import logging
@@ -308,7 +337,7 @@ def run_program(
         secret_keys.append(full)
     pulumi.runtime.set_all_config(all_config, secret_keys)
 
-    mocks = StackMocks(preview, {**DEFAULT_STACK_REFERENCES, **(stack_references or {})})
+    mocks = StackMocks(preview, {**DEFAULT_STACK_REFERENCES, **(stack_references or {})}, absent)
     monitor = RecordingMonitor(mocks, run)
     logger = logging.getLogger(f"gpu-inference.mockrun.{stack}")
     logger.propagate = False

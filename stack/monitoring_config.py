@@ -14,7 +14,9 @@ gpu-inference:monitoring:
   ``namespace``; it selects monitors and rules by its ``release`` label, which the stack's carry.
 - ``existing``: a Prometheus the platform runs (prometheus-operator) in ``namespace``; give the
   labels its ``podMonitorSelector``/``serviceMonitorSelector``/``ruleSelector`` match as
-  ``selectorLabels``. Its namespace is what the servers' NetworkPolicy admits.
+  ``selectorLabels``. Its namespace is what the servers' NetworkPolicy admits. The stack reads the
+  operator's CRDs and that namespace, so a cluster without them fails at preview; hence only on an
+  adopted cluster (``cluster.existing``): one the stack creates has no Prometheus yet.
 - ``amazonManaged``: kube-prometheus-stack as in ``install``, remote-writing to an Amazon
   Managed Service for Prometheus workspace with SigV4, through an IAM role for its service
   account (``roleArn``, with ``aps:RemoteWrite`` on the workspace).
@@ -164,11 +166,20 @@ class MonitoringConfig(_Model):
     dcgm_exporter: bool = Field(True, description="install NVIDIA's DCGM exporter on the GPU nodes")
     alerts: AlertsConfig = AlertsConfig()
 
-    def problems(self, model_names: list[str]) -> list[str]:
-        """What only the whole stack config can tell: per-model settings naming unknown models."""
+    def problems(self, model_names: list[str], creates_cluster: bool = False) -> list[str]:
+        """What only the whole stack config can tell: per-model settings naming unknown models; an
+        existing Prometheus on a cluster the stack creates (there is none to find, and at the first
+        preview the cluster cannot be read to check for its CRDs)."""
         unknown = sorted(set(self.alerts.ttft_p95_slo_seconds_by_model) - set(model_names))
-        return [
+        problems = [
             f"monitoring.alerts.ttftP95SloSecondsByModel.{name}: no model of that name "
-            f"(models: {', '.join(model_names)})"
+            f"(models: {', '.join(model_names) or 'none'})"
             for name in unknown
         ]
+        if creates_cluster and self.prometheus.mode == "existing":
+            problems.append(
+                "monitoring.prometheus.mode: existing needs a Prometheus already running in the cluster, but this "
+                "stack creates the cluster (cluster.create): use mode install (or amazonManaged), or adopt a cluster "
+                "that runs prometheus-operator (cluster.existing)"
+            )
+        return problems

@@ -95,6 +95,8 @@ def write_build(run: Run, plan: dict[str, Any], out: Path) -> list[Path]:
     outputs = {k: (SECRET if k in run.secret_outputs else clean(v)) for k, v in run.outputs.items()}
     write(out / "outputs.json", json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     for registration in run.registrations:
+        if registration.read:
+            continue  # an existing object the stack reads (shown in the resource tree), not one it declares
         if registration.type.startswith("kubernetes:") and registration.custom:
             write(
                 out / "kubernetes" / kubernetes_file(registration),
@@ -121,6 +123,8 @@ def resource_tree(run: Run) -> list[str]:
             tags = []
             if child.remote:
                 tags.append("remote component")
+            if child.read:
+                tags.append("read")
             lines.append(f"{'    ' * depth}+ {child.type}  {child.name}{'  (' + ', '.join(tags) + ')' if tags else ''}")
             walk(child.urn, depth + 1)
 
@@ -130,21 +134,26 @@ def resource_tree(run: Run) -> list[str]:
 
 def plan_summary(plan: dict[str, Any]) -> list[str]:
     lines = ["Sizing plan:"]
-    header = f"  {'model':<20} {'node group':<16} {'instance':<14} {'GPU':<11} {'TP':>3} {'PP':>3} {'GPUs/pod':>8} {'replicas':>8} {'KV tokens':>10} {'max conc.':>9}  note"
+    header = (
+        f"  {'model':<20} {'node group':<16} {'instance':<14} {'GPU':<11} {'TP':>3} {'PP':>3} {'GPUs/pod':>8} "
+        f"{'replicas':>8} {'KV tokens':>10} {'max conc.':>9}  note"
+    )
     lines.append(header)
     for model in plan["models"]:
         p = model["plan"]
         note = "MARGINAL: close to the limit" if p.get("marginal") else ""
         lines.append(
             f"  {model['name']:<20} {model['nodeGroup']:<16} {p['instance_type']:<14} {p['gpu']:<11} "
-            f"{p['tensor_parallel_size']:>3} {p['pipeline_parallel_size']:>3} {p['gpus_per_pod']:>8} {model['replicas']:>8} "
+            f"{p['tensor_parallel_size']:>3} {p['pipeline_parallel_size']:>3} {p['gpus_per_pod']:>8} "
+            f"{model['replicas']:>8} "
             f"{p.get('kv_cache_tokens', 0):>10} {p.get('max_concurrency', 0):>9.1f}  {note}"
         )
     lines.append("Node groups:")
     for group in plan["nodeGroups"]:
         lines.append(
             f"  {group['name']:<20} {group['instanceType']:<14} needs {group['neededNodes']} node(s), desired "
-            f"{group['desiredNodes']} (min {group['minNodes']}, max {group['maxNodes']}); models: {', '.join(group['models']) or '-'}"
+            f"{group['desiredNodes']} (min {group['minNodes']}, max {group['maxNodes']}); "
+            f"models: {', '.join(group['models']) or '-'}"
         )
     return lines
 
@@ -176,9 +185,8 @@ def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
         if level in ("warning", "error"):
             print(f"{level}: {message}")
     print()
-    print(
-        f"wrote {len(written)} files under {out.relative_to(build_root.parent) if out.is_relative_to(build_root.parent) else out}"
-    )
+    shown = out.relative_to(build_root.parent) if out.is_relative_to(build_root.parent) else out
+    print(f"wrote {len(written)} files under {shown}")
     return run
 
 

@@ -34,6 +34,7 @@ VALUES_FILES: dict[tuple[str, str], str] = {
     ("aws-efa-k8s-device-plugin", "v0.5.20"): "aws-efa-k8s-device-plugin-v0.5.20-values.yaml",
     ("kai-scheduler", "v0.9.3"): "kai-scheduler-v0.9.3-values.yaml",
     ("lws", "0.8.0"): "lws-chart-0.8.0-values.yaml",
+    ("kube-prometheus-stack", "88.5.3"): "kube-prometheus-stack-88.5.3/values.yaml",
 }
 
 

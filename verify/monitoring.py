@@ -291,7 +291,7 @@ MODES = {
 
 
 def stack_manifests(stack: str, monitoring_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The monitoring objects a stack's plan gives with this ``monitoring`` section."""
+    """The monitoring objects a stack's plan gives with this ``monitoring`` section (over the stack's own)."""
     from stack.config import parse_config
     from stack.mockrun import load_stack_config
     from stack.monitoring_config import MonitoringConfig
@@ -300,7 +300,8 @@ def stack_manifests(stack: str, monitoring_config: dict[str, Any]) -> list[dict[
 
     raw = {k.split(":", 1)[1]: v for k, v in load_stack_config(stack).items() if k.startswith(f"{PROJECT}:")}
     placement = place(parse_config({k: v for k, v in raw.items() if k in ("cluster", "nodeGroups", "models")}))
-    config = MonitoringConfig.model_validate(raw.get("monitoring") or monitoring_config)
+    # The stack's own section (its alerts' service levels) with the Prometheus of the mode checked.
+    config = MonitoringConfig.model_validate({**(raw.get("monitoring") or {}), **monitoring_config})
     server_ns = placement.config.cluster.namespace
     ns = monitoring.monitoring_namespace(config)
     selector = monitoring.prometheus_selector_labels(config)

@@ -19,6 +19,7 @@ from typing import Any
 from verify import Violation, errors, invariants, plain, references, schemas
 from verify import aws as aws_checks
 from verify import kubernetes as k8s
+from verify import monitoring as monitoring_checks
 from verify.charts import HELM_RELEASE, describe_release
 from verify.manifests import describe
 
@@ -86,6 +87,8 @@ def verify_registrations(stack: str, registrations: list[Any], versions: list[st
     manifests = []
     resources = []
     for registration in registrations:
+        if getattr(registration, "read", False):
+            continue  # an object the cluster already has: the stack declares nothing there
         props = plain(registration.inputs)
         if registration.type.startswith("kubernetes:") and registration.custom:
             checked = Checked(
@@ -113,6 +116,12 @@ def verify_registrations(stack: str, registrations: list[Any], versions: list[st
             )
             resources.append((registration.type, registration.name, props))
     result.stack_violations = references.check_objects(manifests) + invariants.check_all(resources)
+    result.stack_violations += monitoring_checks.check_manifests(manifests)
+    for type_, _, props in resources:
+        if type_ == HELM_RELEASE and props.get("chart") in monitoring_checks.CHART_DEFAULTS:
+            result.stack_violations += monitoring_checks.check_chart_values(props["chart"], props.get("values") or {})
+            if props["chart"] == monitoring_checks.monitoring.KUBE_PROMETHEUS_STACK_CHART:
+                result.stack_violations += monitoring_checks.check_prometheus_spec_values(props.get("values") or {})
     return result
 
 

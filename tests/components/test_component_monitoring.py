@@ -45,7 +45,19 @@ from stack.config import parse_config
 from stack.mockrun import run_program
 from stack.monitoring_config import MonitoringConfig
 from stack.placement import place
-from tests.harness import SECRETS, affinity_matches, stack_config, tolerates
+from tests.harness import (
+    NETPOL,
+    SECRETS,
+    affinity_matches,
+    model_plans,
+    pod_container,
+    run_bad_config,
+    run_config,
+    run_stack,
+    stack_config,
+    tolerates,
+    workloads,
+)
 
 INSTALL = {"prometheus": {"mode": "install"}}
 EXISTING = {"prometheus": {"mode": "existing", "namespace": "observability", "selectorLabels": {"prometheus": "k8s"}}}
@@ -402,3 +414,167 @@ def test_existing_prometheus_gets_no_chart_and_its_own_labels(tmp_path):
     (monitor, *_) = run.of_type(POD_MONITOR)
     model = next(m for m in stack_placement("multinode").models if m.name == monitor.plain_inputs["metadata"]["name"])
     assert monitor.plain_inputs["spec"]["selector"]["matchLabels"] == service_selector(engine_for(model), model)
+
+
+# --- the wired stacks (__main__.py, Pulumi.<stack>.yaml), after a mocked run ----------------------
+
+NAMESPACE_READ = "kubernetes:core/v1:Namespace"
+CRD_READ = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+STACKS = ["dev", "prod", "multinode"]
+BOTH = pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+
+
+def stack_monitoring(stack):
+    return MonitoringConfig.model_validate(stack_config(stack)["gpu-inference:monitoring"])
+
+
+def children(run, component="monitoring"):
+    (parent,) = [r for r in run.of_type("gpu-inference:components:Monitoring") if r.name == component]
+    return [r for r in run.registrations if r.parent == parent.urn]
+
+
+@BOTH
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_scrapes_what_its_network_policy_admits(stack, preview):
+    run = run_stack(stack, preview)
+    prometheus = monitoring_namespace(stack_monitoring(stack))
+    monitors = {r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in run.of_type(POD_MONITOR)}
+    served = {m["name"] for m in run.outputs["plan"]["models"] if m["engine"] == "vllm" and m["replicas"] > 0}
+    assert set(monitors) == served, "every vLLM model with replicas is scraped"
+    policies = {r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in run.of_type(NETPOL)}
+    for name, monitor in monitors.items():
+        workload = workloads(run)[name]
+        scraped = workload.templates["server" if workload.kind == "Deployment" else "leader"]
+        assert _selects(monitor["spec"]["selector"], scraped)
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        ports = {p["name"]: p["containerPort"] for p in pod_container(scraped)["ports"]}
+        policy = policies[name]
+        namespace = workload.registration.plain_inputs["metadata"]["namespace"]
+        assert monitor["metadata"]["namespace"] == policy["metadata"]["namespace"] == namespace
+        assert _selects(policy["spec"]["podSelector"], scraped), "the policy covers the scraped pods"
+        admitting = [
+            rule
+            for rule in policy["spec"]["ingress"]
+            if any(
+                (peer.get("namespaceSelector") or {}).get("matchLabels") == {"kubernetes.io/metadata.name": prometheus}
+                for peer in rule.get("from", [])
+            )
+        ]
+        assert admitting, f"{name}: nothing admits Prometheus's namespace {prometheus}"
+        assert any(
+            p["port"] == ports[endpoint["port"]] and p["protocol"] == "TCP" for r in admitting for p in r["ports"]
+        ), f"{name}: the scraped port {endpoint['port']} is not admitted from {prometheus}"
+
+
+def crd_names_by_kind():
+    """The pinned prometheus-operator's CRD names, from the vendored CRDs."""
+    import yaml
+
+    from verify.monitoring import CRDS
+
+    crds = [yaml.safe_load(p.read_text()) for p in sorted(CRDS.glob("*.yaml"))]
+    return {crd["spec"]["names"]["kind"]: crd["metadata"]["name"] for crd in crds}
+
+
+@BOTH
+@pytest.mark.parametrize("stack", STACKS)
+def test_monitoring_objects_wait_for_the_crds_they_need(stack, preview):
+    """Install: everything after the chart (Helm applies its CRDs first). Existing: everything after
+    reads of the operator's CRDs and the Prometheus's namespace, which fail at preview if absent."""
+    run = run_stack(stack, preview)
+    config = stack_monitoring(stack)
+    objects = children(run)
+    declared = [r for r in objects if not r.read]
+    charts = [r for r in declared if r.type == RELEASE and r.plain_inputs["chart"] == KUBE_PROMETHEUS_STACK_CHART]
+    dependents = [r for r in declared if r not in charts]
+    assert {POD_MONITOR, PROMETHEUS_RULE, CONFIG_MAP, RELEASE} <= {r.type for r in dependents}
+    if config.prometheus.installs_chart:
+        (chart,) = charts
+        assert not [r for r in objects if r.read]
+        prerequisites = [chart.urn]
+    else:
+        assert not charts, "an existing Prometheus: no second kube-prometheus-stack"
+        reads = {r.read_id: r for r in objects if r.read}
+        crds = crd_names_by_kind()
+        needed = {crds[r.plain_inputs["kind"]] for r in dependents if r.type in (POD_MONITOR, PROMETHEUS_RULE)}
+        needed.add(crds["ServiceMonitor"])  # the DCGM exporter chart's
+        assert {i for i, r in reads.items() if r.type == CRD_READ} == needed
+        ((namespace, _),) = [(i, r) for i, r in reads.items() if r.type == NAMESPACE_READ]
+        assert namespace == config.prometheus.namespace
+        prerequisites = [r.urn for r in reads.values()]
+    for registration in dependents:
+        missing = [urn.rsplit("::", 1)[-1] for urn in prerequisites if urn not in registration.dependencies]
+        assert not missing, f"{registration.type} {registration.name} does not wait for {missing}"
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "absent",
+    [
+        "podmonitors.monitoring.coreos.com",
+        "prometheusrules.monitoring.coreos.com",
+        "servicemonitors.monitoring.coreos.com",
+        "monitoring",
+    ],
+)
+def test_a_cluster_without_prometheus_operator_stops_before_any_monitoring_object(absent, preview):
+    """The prod stack uses the platform's Prometheus: a cluster lacking its CRDs or namespace fails
+    on the read (which the engine runs at preview), and nothing of the monitoring is declared."""
+    run = run_program(
+        stack_config("prod"),
+        stack="prod",
+        preview=preview,
+        secrets=SECRETS,
+        capture_errors=True,
+        absent=frozenset({absent}),
+    )
+    assert run.error is not None and f"resource '{absent}' does not exist" in str(run.error)
+    assert [r.type for r in children(run) if not r.read] == []
+
+
+@BOTH
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_stack_with_monitoring_but_no_models_still_renders(stack, preview):
+    config = stack_config(stack)
+    config["gpu-inference:models"] = []
+    config["gpu-inference:monitoring"].get("alerts", {}).pop("ttftP95SloSecondsByModel", None)  # names models
+    run = run_config(config, preview=preview)
+    assert run.error is None
+    assert run.of_type(POD_MONITOR) == []
+    (rule,) = run.of_type(PROMETHEUS_RULE)
+    assert [g["name"] for g in rule.plain_inputs["spec"]["groups"]] == ["gpu"], "GPU alerts only"
+    boards = [r.plain_inputs["metadata"]["name"] for r in run.of_type(CONFIG_MAP) if r in children(run)]
+    assert boards == ["gpu-inference-gpus"]
+    assert [r.plain_inputs["chart"] for r in run.of_type(RELEASE) if r.plain_inputs["chart"] == DCGM_CHART]
+    reads = {r.read_id for r in children(run) if r.read}
+    assert "podmonitors.monitoring.coreos.com" not in reads, "no PodMonitor, so no need for its CRD"
+
+
+@BOTH
+def test_wired_alert_thresholds_come_from_the_stacks_plan_and_config(preview):
+    run = run_stack("prod", preview)
+    raw = stack_config("prod")["gpu-inference:monitoring"]["alerts"]
+    config = stack_monitoring("prod")
+    (rule,) = run.of_type(PROMETHEUS_RULE)
+    boards = {r.plain_inputs["metadata"]["name"]: r.plain_inputs for r in run.of_type(CONFIG_MAP)}
+    for name, model in model_plans(run).items():
+        plan = model["plan"]
+        alerts = rules_by_alert(rule.plain_inputs, name)
+        queue = math.ceil(plan["max_concurrency"] * config.alerts.queue_per_max_concurrency)
+        assert threshold(alerts["VllmRequestsQueued"]["expr"]) == max(1, queue)
+        assert threshold(alerts["VllmReplicasNotReady"]["expr"]) == model["replicas"]
+        slo = raw.get("ttftP95SloSecondsByModel", {}).get(name, raw["ttftP95SloSeconds"])
+        assert threshold(alerts["VllmTimeToFirstTokenSloBreached"]["expr"]) == slo
+        board = next(iter(boards[f"gpu-inference-{name}"]["data"].values()))
+        assert f"vector({int(plan['kv_cache_tokens'])})" in board, "the plan's KV tokens as a reference line"
+    assert len(set(raw["ttftP95SloSecondsByModel"].values()) | {raw["ttftP95SloSeconds"]}) > 1
+
+
+def test_an_existing_prometheus_on_a_cluster_the_stack_creates_is_refused():
+    config = stack_config("dev")
+    config["gpu-inference:monitoring"] = EXISTING
+    run = run_bad_config(config, preview=True)
+    message = str(run.error)
+    for words in ("monitoring.prometheus.mode", "cluster.create", "mode install"):
+        assert words in message, message
+    assert run.registrations == []
