@@ -30,6 +30,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 from stack.project import PROJECT
+
 SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire format's secret marker
 SIG_KEY = rpc._special_sig_key  # noqa: SLF001
 
@@ -93,6 +94,7 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -171,7 +173,11 @@ class StackMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:ec2/placementGroup:PlacementGroup":
             extra = {"name": args.name}
         elif args.typ == "aws:eks/nodeGroup:NodeGroup":
-            extra = {"nodeGroupName": args.name, "status": "ACTIVE"}
+            extra = {
+                "nodeGroupName": args.name,
+                "status": "ACTIVE",
+                "resources": [{"autoscalingGroups": [{"name": f"eks-{args.name}-mock"}]}],
+            }
         elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
             extra = {"arn": f"arn:aws:ec2:us-east-1:123456789012:security-group/{resource_id}"}
         return resource_id, {**state, **extra}
@@ -199,7 +205,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.run = run
 
-    def _record(self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None) -> None:
+    def _record(
+        self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None, ignore_changes=()
+    ) -> None:
         self.run.registrations.append(
             Registration(
                 urn=self.make_urn(request.parent, request.type, request.name),
@@ -212,6 +220,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 inputs=decode(json_format.MessageToDict(properties, preserving_proto_field_name=True)),
                 custom_timeouts=custom_timeouts or {},
+                ignore_changes=list(ignore_changes),
             )
         )
 
@@ -227,6 +236,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     for key in ("create", "update", "delete")
                     if getattr(request.customTimeouts, key)
                 },
+                ignore_changes=request.ignoreChanges,
             )
         return super().RegisterResource(request)
 

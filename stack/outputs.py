@@ -146,9 +146,15 @@ def plain_outputs(placement: Placement) -> dict[str, Any]:
     }
 
 
-def export_outputs(placement: Placement, cluster_name: pulumi.Input[str], kubeconfig: pulumi.Input[str]) -> None:
+def export_outputs(
+    placement: Placement,
+    cluster_name: pulumi.Input[str],
+    kubeconfig: pulumi.Input[str],
+    plan_extra: dict[str, Any] | None = None,
+) -> None:
+    """``plan_extra``: more of the plan (autoscaling, Capacity Blocks, cost) beside its models and groups."""
     for key, value in plain_outputs(placement).items():
-        pulumi.export(key, value)
+        pulumi.export(key, {**value, **(plan_extra or {})} if key == "plan" else value)
     pulumi.export("clusterName", cluster_name)
     pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
 

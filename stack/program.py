@@ -18,7 +18,7 @@ from stack.config import ConfigError, HuggingFaceSource, parse_config
 from stack.placement import Placement, place
 from stack.project import PROJECT
 
-OBJECT_KEYS = ("cluster", "nodeGroups", "models")
+OBJECT_KEYS = ("cluster", "nodeGroups", "models", "autoscaling", "prices")
 SECRET_KEYS = ("kubeconfig", "hfToken", "ngcApiKey")
 
 

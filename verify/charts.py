@@ -34,6 +34,8 @@ VALUES_FILES: dict[tuple[str, str], str] = {
     ("aws-efa-k8s-device-plugin", "v0.5.20"): "aws-efa-k8s-device-plugin-v0.5.20-values.yaml",
     ("kai-scheduler", "v0.9.3"): "kai-scheduler-v0.9.3-values.yaml",
     ("lws", "0.8.0"): "lws-chart-0.8.0-values.yaml",
+    ("keda", "2.20.2"): "keda-chart-2.20.2-values.yaml",
+    ("cluster-autoscaler", "9.51.0"): "cluster-autoscaler-chart-9.51.0-values.yaml",
 }
 
 

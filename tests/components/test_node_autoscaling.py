@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from components.gpu_node_group import node_labels
+from components.gpu_node_group import node_group_options, node_labels
 from components.node_autoscaling import (
     CLUSTER_AUTOSCALER_CHART_VERSION,
     CLUSTER_AUTOSCALER_IMAGE_TAG,
@@ -20,7 +20,6 @@ from components.node_autoscaling import (
     cluster_autoscaler_version_problem,
     ec2_node_class,
     expander_priorities,
-    node_group_options,
     node_pool,
     node_template_tags,
     pool_gpu_limit,
@@ -167,7 +166,8 @@ def test_cluster_autoscaler_component_under_mocks(tmp_path):
 def test_one_lonely_group_still_gets_a_priority():
     def edit(raw):
         raw["nodeGroups"][1]["capacityType"] = "ON_DEMAND"
-        raw["nodeGroups"][1].pop("capacityReservationId")
+        for key in ("capacityReservationId", "capacityBlock", "reservedInstances"):
+            raw["nodeGroups"][1].pop(key)
 
     priorities = expander_priorities(placement_with("prod", edit).node_groups)
     assert priorities["50"] == ["^eks-h200-block-.*"]
