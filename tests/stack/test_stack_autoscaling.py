@@ -18,6 +18,7 @@ from components.node_autoscaling import (
 from sizing.prices import ON_DEMAND
 from tests.harness import (
     DEPLOYMENT,
+    LWS,
     NODE_GROUP,
     RELEASE,
     check_invariants,
@@ -265,3 +266,24 @@ def test_the_cluster_autoscaler_must_match_a_created_clusters_version():
     models_of(config)[0].pop("replicas")
     models_of(config)[0]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 2}
     assert "cluster.create.version: 1.31 needs the Cluster Autoscaler 1.31.x" in _rejected(config)
+
+
+def test_a_multi_node_model_scales_its_leader_worker_set():
+    config = stack_config("multinode")
+    group_of(config, "h100-efa")["maxNodes"] = 4
+    models_of(config)[0].pop("replicas")
+    models_of(config)[0]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 2}
+    run = run_config(config, preview=True)
+    assert run.error is None
+    (lws,) = run.of_type(LWS)
+    (scaled,) = scaled_objects(run).values()
+    target = scaled["spec"]["scaleTargetRef"]
+    assert (target["apiVersion"], target["kind"], target["name"]) == (
+        lws.plain_inputs["apiVersion"],
+        "LeaderWorkerSet",
+        lws.plain_inputs["metadata"]["name"],
+    )
+    assert REPLICAS_FIELD in lws.ignore_changes
+    for role in ("leaderTemplate", "workerTemplate"):
+        template = lws.plain_inputs["spec"]["leaderWorkerTemplate"][role]
+        assert template["metadata"]["annotations"][SAFE_TO_EVICT] == "false"
