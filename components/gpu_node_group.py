@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.engines import engine_for
 from components.iam import node_metadata_options, node_role
 from components.labels import (
     AL2023_NVIDIA,
@@ -32,7 +33,6 @@ from components.labels import (
     GPU_TAINT_VALUE,
     NODE_GROUP_LABEL,
 )
-from components.engines import engine_for
 from components.server_pod import startup_seconds
 from stack.capacity_block import CapacityBlockSchedule
 from stack.placement import ModelPlacement, NodeGroupPlacement

@@ -11,7 +11,12 @@ Exported keys (all plain values except ``kubeconfig``):
   ``leaderWorkerSet`` (``nodesPerReplica`` pods per replica, the Service on the leaders).
 - ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes, efa}}``.
 - ``kubeconfig``: the cluster's kubeconfig, as a secret.
-- ``plan``: the sizing plan of every model and node group, as a plain dict.
+- ``plan``: the sizing plan of every model and node group, as a plain dict, with the autoscalers'
+  bounds and targets, the Capacity Block windows and the cost (``stack.autoscaling_report``).
+- ``cost``: ``{usdPerHour: {min, max, models: {name: [min, max]}, nodeGroups: {name: [min, max]}},
+  idleGpus}``: $/hour at the minimum and maximum replicas and the GPUs paid for but idle at the
+  minimum, so a pull request's preview diff shows what a change costs. An autoscaled model's
+  ``models[name].replicas`` is the count it is created with (its ``minReplicas``, at least 1).
 - ``clusterAssumptions``: ``{networkPolicyEnforced, networkPolicyEnforcedBy, awsNodeCredentials}``:
   whether the models' NetworkPolicies are enforced (``true`` on clusters the stack creates, where it
   turns on the VPC CNI's enforcement; on adopted clusters what ``cluster.existing.networkPolicyEnforced``
