@@ -287,3 +287,17 @@ def test_a_multi_node_model_scales_its_leader_worker_set():
     for role in ("leaderTemplate", "workerTemplate"):
         template = lws.plain_inputs["spec"]["leaderWorkerTemplate"][role]
         assert template["metadata"]["annotations"][SAFE_TO_EVICT] == "false"
+
+
+def test_karpenter_is_refused_until_it_is_wired_and_none_leaves_nodes_alone():
+    config = prod_with()
+    config["gpu-inference:autoscaling"] = {"nodeAutoscaler": "karpenter"}
+    assert "autoscaling.nodeAutoscaler: karpenter is not wired in this stack yet" in _rejected(config)
+    config["gpu-inference:autoscaling"] = {"nodeAutoscaler": "none"}
+    run = run_config(config, preview=True)
+    assert not [r for r in run.of_type(RELEASE) if r.plain_inputs["chart"] == "cluster-autoscaler"]
+    assert len(run.of_type(SCALED_OBJECT)) == 3
+    assert run.find(NODE_GROUP, "h100-reserved").ignore_changes == []
+    assert run.find(NODE_GROUP, "h200-block").ignore_changes == ["scalingConfig.desiredSize"]  # its schedule's
+    for workload in deployments(run).values():
+        assert SAFE_TO_EVICT not in workload.plain_inputs["spec"]["template"]["metadata"]["annotations"]
