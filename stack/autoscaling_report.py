@@ -112,7 +112,7 @@ def autoscaling_report(
         if schedule.warning:
             warnings.append(schedule.warning)
         blocks.append(schedule)
-    cost = stack_cost(placement, autoscaling, prices)
+    cost = stack_cost(placement, autoscaling, prices, reservation_instances)
     return AutoscalingReport(models, tuple(blocks), cost, tuple(problems), tuple(warnings))
 
 

@@ -161,18 +161,30 @@ def test_the_cluster_autoscaler_reuses_the_created_clusters_pod_identity_agent()
 def test_prod_cost_matches_the_price_table_by_hand():
     cost = run_stack("prod", False).outputs["cost"]["usdPerHour"]
     p5, p5e = ON_DEMAND["p5.48xlarge"].usd_per_hour, ON_DEMAND["p5e.48xlarge"].usd_per_hour
-    # h100-reserved (8 GPUs/node): at min 2 x 2 GPUs (8b) + 2 x 4 GPUs (70b) = 12 GPUs -> 2 nodes (minNodes 2);
-    # at max 6 x 2 + 5 x 4 = 32 GPUs -> 4 nodes. h200-block: p5e has no Capacity Block rate in the table, so
-    # on-demand; 1 x 2 GPUs and 4 x 2 GPUs both fit 1 node.
-    assert cost["nodeGroups"]["h100-reserved"] == [round(2 * p5, 2), round(4 * p5, 2)]
-    assert cost["nodeGroups"]["h200-block"] == [round(p5e, 2), round(p5e, 2)]
-    assert (cost["min"], cost["max"]) == (round(2 * p5 + p5e, 2), round(4 * p5 + p5e, 2))
+    # Both groups launch into reservations that bill every reserved instance, launched or not:
+    # h100-reserved 4 x p5 (its nodes: 2 at min, 4 at max), h200-block 2 x p5e (1 node at min and max;
+    # no Capacity Block rate for p5e in the table, so on-demand). Autoscaling inside them saves nothing.
+    assert cost["nodeGroups"]["h100-reserved"] == [round(4 * p5, 2), round(4 * p5, 2)]
+    assert cost["nodeGroups"]["h200-block"] == [round(2 * p5e, 2), round(2 * p5e, 2)]
+    assert (cost["min"], cost["max"]) == (round(4 * p5 + 2 * p5e, 2), round(4 * p5 + 2 * p5e, 2))
     # A model pays its GPUs' share of the node: 8b is 2 of 8 GPUs, 70b 4 of 8, qwen 2 of 8.
     assert cost["models"]["llama-3-1-8b"] == [round(2 * p5 / 4, 2), round(6 * p5 / 4, 2)]
     assert cost["models"]["llama-3-1-70b"] == [round(2 * p5 / 2, 2), round(5 * p5 / 2, 2)]
     assert cost["models"]["qwen2-5-72b"] == [round(p5e / 4, 2), round(4 * p5e / 4, 2)]
-    # Idle at min: 16 - 12 on h100-reserved, 8 - 2 on h200-block.
+    # Idle at min on the launched nodes: 16 - (2 x 2 + 2 x 4) on h100-reserved, 8 - 2 on h200-block.
     assert run_stack("prod", False).outputs["cost"]["idleGpus"] == 4 + 6
+
+
+def test_without_a_reservation_the_cost_follows_the_replicas():
+    config = stack_config("prod")
+    for name in ("h100-reserved", "h200-block"):
+        group_of(config, name).pop("reservedInstances")
+    cost = run_config(config, preview=True).outputs["cost"]["usdPerHour"]
+    p5, p5e = ON_DEMAND["p5.48xlarge"].usd_per_hour, ON_DEMAND["p5e.48xlarge"].usd_per_hour
+    # h100-reserved: at min 2 x 2 + 2 x 4 = 12 GPUs -> 2 nodes; at max 6 x 2 + 5 x 4 = 32 GPUs -> 4 nodes.
+    assert cost["nodeGroups"]["h100-reserved"] == [round(2 * p5, 2), round(4 * p5, 2)]
+    assert cost["nodeGroups"]["h200-block"] == [round(p5e, 2), round(p5e, 2)]
+    assert (cost["min"], cost["max"]) == (round(2 * p5 + p5e, 2), round(4 * p5 + p5e, 2))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "multinode"])
