@@ -85,8 +85,10 @@ def test_prod_scales_every_model_on_its_own_workload_with_plan_derived_targets(p
         budget = int(workload["spec"]["template"]["metadata"]["annotations"]["gpu-inference.io/startup-budget-seconds"])
         down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
         assert down["stabilizationWindowSeconds"] == min(max(2 * budget, 600), 3600)
-        # Created at the floor (the window of h200-block is open in Pulumi.prod.yaml).
-        assert workload["spec"]["replicas"] == low
+        # Created at the floor, or at none while h200-block's Capacity Block is not running.
+        block = run.outputs["plan"]["capacityBlocks"]["h200-block"]
+        waiting = name == "qwen2-5-72b" and block["phase"] != "during"
+        assert workload["spec"]["replicas"] == (0 if waiting else low)
 
 
 @pytest.mark.parametrize("preview", [True, False])
@@ -313,3 +315,11 @@ def test_karpenter_is_refused_until_it_is_wired_and_none_leaves_nodes_alone():
     assert run.find(NODE_GROUP, "h200-block").ignore_changes == ["scalingConfig.desiredSize"]  # its schedule's
     for workload in deployments(run).values():
         assert SAFE_TO_EVICT not in workload.plain_inputs["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_a_capacity_block_too_short_to_drain_is_refused():
+    config = stack_config("prod")
+    group_of(config, "h200-block")["capacityBlock"] = {"start": "2027-01-01T11:30:00Z", "end": "2027-01-01T12:00:00Z"}
+    message = _rejected(config)
+    assert "nodeGroups[1].capacityBlock: h200-block: the Capacity Block" in message
+    assert "is shorter than the 45 minutes kept free before its end" in message
