@@ -60,6 +60,27 @@ def test_policy_changes_only_this_clusters_groups():
     assert write["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/platform-prod": "owned"}}
 
 
+def test_policy_passes_parliament_and_its_arns_match_what_eks_creates():
+    import fnmatch
+
+    import parliament
+
+    text = cluster_autoscaler_policy("platform-prod")
+    assert [(f.issue, f.detail) for f in parliament.analyze_policy_string(text).findings] == []
+    statements = json.loads(text)["Statement"]
+    write = next(s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"])
+    read_group = next(s for s in statements if s["Action"] == ["eks:DescribeNodegroup"])
+    # EKS names a managed node group's Auto Scaling group eks-<node group>-<uuid>.
+    asg = (
+        "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0f1e2d3c-aaaa-bbbb-cccc-123456789012:"
+        "autoScalingGroupName/eks-h100-reserved-2ac7d1a0-1111-2222-3333-444455556666"
+    )
+    assert fnmatch.fnmatchcase(asg, write["Resource"])
+    group = "arn:aws:eks:us-east-1:123456789012:nodegroup/platform-prod/h100-reserved/2ac7d1a0-1111-2222-3333"
+    assert fnmatch.fnmatchcase(group, read_group["Resource"])
+    assert not fnmatch.fnmatchcase(group.replace("platform-prod", "other"), read_group["Resource"])
+
+
 def test_servers_are_never_evicted_by_the_node_autoscaler():
     assert server_pod_annotations("clusterAutoscaler") == {SAFE_TO_EVICT: "false"}
     assert server_pod_annotations("karpenter") == {"karpenter.sh/do-not-disrupt": "true"}
