@@ -1,5 +1,7 @@
 """gpu-inference: config -> plan -> components -> exports."""
 
+from datetime import UTC, datetime
+
 import pulumi
 
 from components import (
@@ -22,8 +24,19 @@ from components.addons import (
     KaiSchedulerArgs,
     LeaderWorkerSetController,
 )
+from components.capacity_block import CapacityBlockScaling, CapacityBlockScheduleArgs, asg_name
+from components.engines import engine_for
+from components.keda import Keda, KedaArgs, ModelAutoscaler, ModelAutoscalerArgs, paused_outside_window, scaled_object
 from components.labels import common_tags
 from components.monitoring import Monitoring, MonitoringArgs, scrape_ingress_rule
+from components.node_autoscaling import (
+    ClusterAutoscaler,
+    ClusterAutoscalerArgs,
+    node_autoscaler_checks,
+    server_pod_annotations,
+)
+from components.server_pod import LWS_API_VERSION, LWS_KIND, startup_seconds, workload_name
+from stack.autoscaling_report import stack_report
 from stack.config import ConfigError
 from stack.outputs import export_outputs
 from stack.program import load
@@ -36,6 +49,22 @@ except ConfigError as error:
 placement = loaded.placement
 config = placement.config
 tags = common_tags(pulumi.get_stack())
+
+# Scaling and cost: the autoscalers' bounds checked against the node groups and reservations,
+# the Capacity Block windows, $/hour and idle GPUs (stack.autoscaling_report).
+report = stack_report(
+    placement,
+    startup_seconds={m.name: startup_seconds(engine_for(m), m) for m in placement.models},
+    now=datetime.now(UTC),
+)
+autoscaled = [m for m in placement.models if report.model(m.name) is not None]
+node_autoscaler = config.autoscaling.node_autoscaler if autoscaled else "none"
+region = pulumi.Config("aws").get("region")
+problems, warnings = node_autoscaler_checks(placement, region) if autoscaled else ([], [])
+if report.problems or problems:
+    raise pulumi.RunError(str(ConfigError([*report.problems, *problems])))
+for warning in [*report.warnings, *warnings]:
+    pulumi.log.warn(warning)
 
 # 2. Components.
 cluster = Cluster("cluster", ClusterArgs(config=config.cluster, kubeconfig=loaded.kubeconfig, tags=tags))
@@ -51,10 +80,17 @@ node_groups = {
             tags=tags,
             cni_policy_on_node_role=cluster.cni_policy_on_node_role,
             models=[m for m in placement.models if m.node_group == group.name],
+            autoscaled=node_autoscaler == "clusterAutoscaler",
+            capacity_block=report.capacity_block(group.name),
         ),
     )
     for group in placement.node_groups
 }
+for block in report.capacity_blocks:
+    CapacityBlockScaling(
+        f"{block.group}-capacity-block",
+        CapacityBlockScheduleArgs(block, asg_name(node_groups[block.group].node_group)),
+    )
 
 gfd_groups = placement.gfd_node_groups
 gpu_enablement = (
@@ -106,6 +142,26 @@ monitoring = (
     else None
 )
 scrape = [scrape_ingress_rule(config.monitoring)] if config.monitoring is not None else []
+# Node autoscaling: the Cluster Autoscaler resizes every GPU group between minNodes and maxNodes
+# (its Pod Identity association relies on the cluster's eks-pod-identity-agent add-on, in cluster.ready).
+if node_autoscaler == "clusterAutoscaler":
+    ClusterAutoscaler(
+        "cluster-autoscaler",
+        ClusterAutoscalerArgs(
+            cluster_name=cluster.name,
+            region=region,
+            groups=list(placement.node_groups),
+            asg_names={name: asg_name(group.node_group) for name, group in node_groups.items()},
+            provider=cluster.provider,
+            depends_on=cluster.ready,
+            tags=tags,
+        ),
+    )
+keda = (
+    Keda("keda", KedaArgs(provider=cluster.provider, depends_on=cluster.ready))
+    if autoscaled and config.autoscaling.install_keda
+    else None
+)
 
 for model in placement.models:
     depends_on = [node_groups[model.node_group], *([gpu_enablement] if gpu_enablement else [])]
@@ -125,9 +181,32 @@ for model in placement.models:
             secrets={"hfToken": loaded.hf_token, "ngcApiKey": loaded.ngc_api_key},
             depends_on=depends_on,
             extra_ingress=scrape,
+            replicas=report.created_replicas(model),
+            autoscaled=model in autoscaled,
+            pod_annotations=server_pod_annotations(node_autoscaler),
         ),
     )
-    if model.config.replicas > 0:
+    auto = report.model(model.name)
+    if auto is not None:
+        block = report.capacity_block(model.node_group)
+        ModelAutoscaler(
+            f"{model.name}-autoscaler",
+            ModelAutoscalerArgs(
+                manifest=scaled_object(
+                    auto,
+                    name=model.name,
+                    namespace=config.cluster.namespace,
+                    target_api_version=LWS_API_VERSION if model.multi_node else "apps/v1",
+                    target_kind=LWS_KIND if model.multi_node else "Deployment",
+                    target_name=workload_name(model),
+                    server_address=config.autoscaling.prometheus_server_address,
+                    annotations=paused_outside_window(block.serving) if block is not None else None,
+                ),
+                provider=cluster.provider,
+                depends_on=[*([keda.release] if keda else []), served.workload],
+            ),
+        )
+    if report.created_replicas(model) > 0:
         SmokeTest(
             f"{model.name}-smoke",
             SmokeTestArgs(
@@ -142,4 +221,5 @@ for model in placement.models:
         )
 
 # 3. Exports: the contract other teams read (stack/outputs.py).
-export_outputs(placement, cluster_name=cluster.name)
+export_outputs(placement, cluster_name=cluster.name, plan_extra=report.to_dict())
+pulumi.export("cost", report.outputs())

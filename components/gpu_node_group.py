@@ -34,7 +34,12 @@ from components.labels import (
     NODE_GROUP_LABEL,
 )
 from components.server_pod import startup_seconds
+from stack.capacity_block import CapacityBlockSchedule
 from stack.placement import ModelPlacement, NodeGroupPlacement
+
+# The label the Cluster Autoscaler's AWS provider reads to know a node has GPUs still being
+# advertised (it waits for the device plugin instead of adding another node).
+AWS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 
 # The volume containers and images live on: AL2023 has one root volume; Bottlerocket keeps
 # images and container storage on its second (data) volume.
@@ -58,6 +63,10 @@ def eviction_blockers(group: NodeGroupPlacement, models: Sequence[ModelPlacement
     ]
 
 
+def accelerator_label(group: NodeGroupPlacement) -> str:
+    return f"nvidia-{group.instance.gpu_name.lower()}"
+
+
 def node_labels(group: NodeGroupPlacement) -> dict[str, str]:
     """Labels every node of the group carries from registration on."""
     gpu = group.instance.gpu
@@ -66,7 +75,16 @@ def node_labels(group: NodeGroupPlacement) -> dict[str, str]:
         GPU_PRODUCT_LABEL: gpu.product_label,
         GPU_LABEL: gpu.name,
         NODE_GROUP_LABEL: group.name,
+        AWS_GPU_LABEL: accelerator_label(group),
     }
+
+
+def node_group_options(opts: pulumi.ResourceOptions, autoscaled: bool) -> pulumi.ResourceOptions:
+    """A node group the autoscaler (or a Capacity Block schedule) resizes: Pulumi sets the desired
+    size at creation and leaves it alone after, as it does a workload's replicas."""
+    if not autoscaled:
+        return opts
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize"]))
 
 
 def node_taints() -> list[aws.eks.NodeGroupTaintArgs]:
@@ -142,7 +160,9 @@ class GpuNodeGroupArgs:
     and ``subnet_ids`` say where nodes join and launch; ``depends_on`` holds what must exist
     first (the cluster). ``tags`` go on every AWS resource. ``cni_policy_on_node_role`` gives
     the node role ``AmazonEKS_CNI_Policy``, for adopted clusters whose aws-node uses the node role.
-    ``models`` are the models placed on the group (for the update warning).
+    ``models`` are the models placed on the group (for the update warning). ``autoscaled``: the
+    Cluster Autoscaler resizes the group; ``capacity_block``: the block's schedule (its size now; the
+    scheduled actions are ``components.capacity_block.CapacityBlockScaling``).
     """
 
     placement: NodeGroupPlacement
@@ -152,6 +172,8 @@ class GpuNodeGroupArgs:
     tags: dict[str, str] = field(default_factory=dict)
     cni_policy_on_node_role: bool = False
     models: list[ModelPlacement] = field(default_factory=list)
+    autoscaled: bool = False
+    capacity_block: CapacityBlockSchedule | None = None
 
 
 class GpuNodeGroup(pulumi.ComponentResource):
@@ -166,6 +188,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
         group = args.placement
         config = group.config
         instance = group.instance
+        block = args.capacity_block
         tags = {**args.tags, "gpu-inference:node-group": group.name}
         child = pulumi.ResourceOptions(parent=self)
 
@@ -256,7 +279,9 @@ class GpuNodeGroup(pulumi.ComponentResource):
             capacity_type=config.capacity_type,
             instance_types=[instance.name],
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                desired_size=group.desired_nodes, min_size=config.min_nodes, max_size=config.max_nodes
+                desired_size=group.desired_nodes if block is None else block.desired_nodes_now,
+                min_size=config.min_nodes if block is None else 0,
+                max_size=config.max_nodes,
             ),
             # Reserved capacity has no room for EKS's default surge (new nodes first): MINIMAL replaces
             # old nodes before launching new ones (EKS API, NodegroupUpdateConfig.updateStrategy).
@@ -271,7 +296,10 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
             ),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *attachments]),
+            opts=node_group_options(
+                pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *attachments]),
+                args.autoscaled or block is not None,
+            ),
         )
         blockers = [] if config.force_update_version else eviction_blockers(group, args.models)
         if blockers:

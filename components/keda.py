@@ -25,6 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.helm import pinned_release
+from components.monitoring import MODEL_LABEL, VLLM_KV_CACHE_USAGE, VLLM_REQUESTS_WAITING
 from stack.autoscaling_plan import SCALE_UP_STABILIZATION_SECONDS, ModelAutoscaling
 from stack.project import PROJECT
 
@@ -34,11 +35,6 @@ KEDA_CHART_VERSION = "2.20.2"  # kedacore/charts tag v2.20.2 (keda/Chart.yaml: v
 KEDA_IMAGE_TAG = "2.20.2"  # ghcr.io/kedacore/keda, keda-metrics-apiserver, keda-admission-webhooks
 KEDA_NAMESPACE = "keda"
 KEDA_API_VERSION = "keda.sh/v1alpha1"
-
-# vLLM 0.32.0's sample names (its /metrics; the observe branch vendors a real capture).
-VLLM_REQUESTS_WAITING = "vllm:num_requests_waiting"
-VLLM_KV_CACHE_USAGE = "vllm:kv_cache_usage_perc"
-MODEL_LABEL = "model"  # set by the PodMonitor's relabeling (components.monitoring)
 
 # An activation trigger's target: unreachable, so it contributes one replica at most.
 WAKE_ONLY_THRESHOLD = "1000000"
@@ -106,9 +102,11 @@ def scaled_object(
     authentication: str | None = None,
     aws_region: str | None = None,
     annotations: dict[str, str] | None = None,
+    target_name: str | None = None,
 ) -> dict[str, Any]:
     """The whole ScaledObject manifest for one model's workload (Deployment or LeaderWorkerSet:
-    both have the scale subresource). ``authentication`` names a TriggerAuthentication (for a
+    both have the scale subresource), ``target_name`` when the workload is not named after the
+    model (a LeaderWorkerSet is not). ``authentication`` names a TriggerAuthentication (for a
     Prometheus that needs it, e.g. Amazon Managed Prometheus with ``aws_region``)."""
     queries = trigger_queries(auto.model, namespace)
 
@@ -147,7 +145,11 @@ def scaled_object(
             **({"annotations": dict(annotations)} if annotations else {}),
         },
         "spec": {
-            "scaleTargetRef": {"apiVersion": target_api_version, "kind": target_kind, "name": auto.model},
+            "scaleTargetRef": {
+                "apiVersion": target_api_version,
+                "kind": target_kind,
+                "name": target_name or auto.model,
+            },
             "pollingInterval": auto.polling_interval_s,
             "cooldownPeriod": auto.scale_down_stabilization_s,
             "minReplicaCount": auto.min_replicas,

@@ -40,7 +40,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.gpu_node_group import node_labels
+from components.gpu_node_group import AWS_GPU_LABEL, accelerator_label, node_labels
 from components.helm import pinned_release
 from components.labels import EFA_RESOURCE, GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from stack.autoscaling_config import AutoscalingConfig
@@ -49,16 +49,13 @@ from stack.placement import NodeGroupPlacement, Placement
 
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
 CLUSTER_AUTOSCALER_CHART_REPO = "https://kubernetes.github.io/autoscaler"
-CLUSTER_AUTOSCALER_CHART_VERSION = "9.38.0"  # kubernetes/autoscaler charts/cluster-autoscaler (appVersion 1.31.0)
+CLUSTER_AUTOSCALER_CHART_VERSION = "9.51.0"  # kubernetes/autoscaler charts/cluster-autoscaler (appVersion 1.33.0)
 # The autoscaler's minor must match the cluster's Kubernetes minor: move this with the cluster.
-CLUSTER_AUTOSCALER_IMAGE_TAG = "v1.31.0"
+CLUSTER_AUTOSCALER_IMAGE_TAG = "v1.33.0"
 CLUSTER_AUTOSCALER_NAMESPACE = "kube-system"
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
 TAG_PREFIX = "k8s.io/cluster-autoscaler"
-# The label the autoscaler's AWS provider reads to know a node has GPUs still being advertised
-# (it waits for the device plugin instead of adding another node).
-AWS_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 KARPENTER_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
@@ -68,6 +65,10 @@ MAX_NODE_PROVISION_TIME = "25m"
 PRIORITY_RESERVED = 100
 PRIORITY_ON_DEMAND = 50
 PRIORITY_SPOT = 10
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.lstrip("v").split(".")[:2])
 
 
 def cluster_autoscaler_version_problem(kubernetes_version: str | None) -> str | None:
@@ -85,12 +86,36 @@ def cluster_autoscaler_version_problem(kubernetes_version: str | None) -> str | 
     )
 
 
+def node_autoscaler_checks(placement: Placement, region: str | None) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of installing the Cluster Autoscaler for this stack's config."""
+    config = placement.config
+    problems: list[str] = []
+    warnings: list[str] = []
+    choice = config.autoscaling.node_autoscaler
+    if choice == "karpenter":
+        problems.append(
+            "autoscaling.nodeAutoscaler: karpenter is not wired in this stack yet (only its NodePool and EC2NodeClass "
+            "builders exist, components.node_autoscaling.node_pool/ec2_node_class): use clusterAutoscaler, or none "
+            "for a cluster whose platform scales the GPU node groups"
+        )
+    if choice != "clusterAutoscaler":
+        return problems, warnings
+    if region is None:
+        problems.append("aws:region: required to install the Cluster Autoscaler (its AWS provider's region)")
+    if config.cluster.create is not None:
+        if problem := cluster_autoscaler_version_problem(config.cluster.create.version):
+            problems.append(problem)
+    else:
+        warnings.append(
+            "the Cluster Autoscaler gets its AWS credentials through EKS Pod Identity: the adopted cluster must run "
+            f"the eks-pod-identity-agent add-on, and Kubernetes {_minor(CLUSTER_AUTOSCALER_IMAGE_TAG)} (the "
+            "autoscaler's minor must match the cluster's)"
+        )
+    return problems, warnings
+
+
 def discovery_tags(cluster_name: str) -> dict[str, str]:
     return {f"{TAG_PREFIX}/enabled": "true", f"{TAG_PREFIX}/{cluster_name}": "owned"}
-
-
-def accelerator_label(group: NodeGroupPlacement) -> str:
-    return f"nvidia-{group.instance.gpu_name.lower()}"
 
 
 def node_template_tags(group: NodeGroupPlacement) -> dict[str, str]:
@@ -142,7 +167,9 @@ def cluster_autoscaler_values(cluster_name: str, region: str, groups: Sequence[N
 
 def cluster_autoscaler_policy(cluster_name: str) -> str:
     """Read everything; change sizes only of the groups tagged as this cluster's (the AWS provider's
-    documented least-privilege policy)."""
+    documented least-privilege policy), narrowed to EKS's Auto Scaling groups (``eks-<group>-<uuid>``)
+    and this cluster's node groups, the resources those actions take (parliament finds no ``*`` left
+    where an action has resource-level permissions)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -159,14 +186,18 @@ def cluster_autoscaler_policy(cluster_name: str) -> str:
                         "ec2:DescribeInstanceTypes",
                         "ec2:DescribeLaunchTemplateVersions",
                         "ec2:GetInstanceTypesFromInstanceRequirements",
-                        "eks:DescribeNodegroup",
                     ],
                     "Resource": "*",
                 },
                 {
                     "Effect": "Allow",
+                    "Action": ["eks:DescribeNodegroup"],
+                    "Resource": f"arn:aws:eks:*:*:nodegroup/{cluster_name}/*/*",
+                },
+                {
+                    "Effect": "Allow",
                     "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-                    "Resource": "*",
+                    "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-*",
                     "Condition": {"StringEquals": {f"aws:ResourceTag/{TAG_PREFIX}/{cluster_name}": "owned"}},
                 },
             ],
@@ -197,14 +228,6 @@ def server_pod_annotations(node_autoscaler: str) -> dict[str, str]:
     if node_autoscaler == "clusterAutoscaler":
         return {SAFE_TO_EVICT: "false"}
     return {}
-
-
-def node_group_options(opts: pulumi.ResourceOptions, autoscaled: bool) -> pulumi.ResourceOptions:
-    """A node group the autoscaler (or a Capacity Block schedule) resizes: Pulumi sets the desired
-    size at creation and leaves it alone after, as it does a workload's replicas."""
-    if not autoscaled:
-        return opts
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize"]))
 
 
 @dataclass

@@ -174,16 +174,22 @@ def disruption_max_unavailable(model: ModelPlacement) -> int:
     return 1
 
 
+def most_replicas(model: ModelPlacement) -> int:
+    """The most replicas an update may find running: the autoscaler's ceiling, or the fixed count."""
+    bounds = model.config.autoscaling
+    return model.config.replicas if bounds is None else bounds.max_replicas
+
+
 def rollout_steps(model: ModelPlacement) -> int:
     """Replicas replaced one after the other by an update (one replica: one step)."""
-    return max(1, model.config.replicas)
+    return max(1, most_replicas(model))
 
 
 def deployment_strategy(model: ModelPlacement) -> dict[str, Any]:
     """One replica: Recreate (the update frees the GPUs the new pod needs). More: a rolling update
     one pod at a time without surge, so all but one replica keep serving. ``rollout: surge``: a
     rolling update that starts each new pod before stopping an old one (the placement kept room)."""
-    if model.config.replicas > 1 or surges(model):
+    if most_replicas(model) > 1 or surges(model):
         return {
             "type": "RollingUpdate",
             "rollingUpdate": {"maxSurge": rollout_max_surge(model), "maxUnavailable": rollout_max_unavailable(model)},
@@ -381,12 +387,22 @@ def pre_stop(model: ModelPlacement, role: str) -> list[str]:
 
 
 def pod_templates(
-    engine: Engine, model: ModelPlacement, instance: InstanceType, *, gfd: bool, image: str, secrets: dict[str, str]
+    engine: Engine,
+    model: ModelPlacement,
+    instance: InstanceType,
+    *,
+    gfd: bool,
+    image: str,
+    secrets: dict[str, str],
+    pod_annotations: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One pod template per role: ``server`` for a Deployment, ``leader`` and ``worker`` for LWS."""
     env, volumes, mounts = engine.pod_environment(model, secrets)
     labels = selector_labels(engine, model.name)
-    annotations = {"gpu-inference.io/startup-budget-seconds": str(startup_seconds(engine, model))}
+    annotations = {
+        "gpu-inference.io/startup-budget-seconds": str(startup_seconds(engine, model)),
+        **(pod_annotations or {}),
+    }
     roles = ("leader", "worker") if model.multi_node else ("server",)
     templates = {}
     for role in roles:
@@ -408,12 +424,25 @@ def pod_templates(
 
 
 def deployment_spec(
-    engine: Engine, model: ModelPlacement, instance: InstanceType, *, gfd: bool, image: str, secrets: dict[str, str]
+    engine: Engine,
+    model: ModelPlacement,
+    instance: InstanceType,
+    *,
+    gfd: bool,
+    image: str,
+    secrets: dict[str, str],
+    replicas: int | None = None,
+    pod_annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One pod per replica, every GPU of the plan in it (single-node plans)."""
-    template = pod_templates(engine, model, instance, gfd=gfd, image=image, secrets=secrets)["server"]
+    """One pod per replica, every GPU of the plan in it (single-node plans); ``replicas`` when the
+    workload is created with another count than the config's (autoscaled, or a Capacity Block's
+    group outside its window)."""
+    templates = pod_templates(
+        engine, model, instance, gfd=gfd, image=image, secrets=secrets, pod_annotations=pod_annotations
+    )
+    template = templates["server"]
     return {
-        "replicas": model.config.replicas,
+        "replicas": model.config.replicas if replicas is None else replicas,
         "selector": {"matchLabels": selector_labels(engine, model.name)},
         "strategy": deployment_strategy(model),
         # One step of the rollout; the default 600 s would call a loading 70B a failed rollout.
@@ -423,12 +452,22 @@ def deployment_spec(
 
 
 def leader_worker_set_spec(
-    engine: Engine, model: ModelPlacement, instance: InstanceType, *, gfd: bool, image: str, secrets: dict[str, str]
+    engine: Engine,
+    model: ModelPlacement,
+    instance: InstanceType,
+    *,
+    gfd: bool,
+    image: str,
+    secrets: dict[str, str],
+    replicas: int | None = None,
+    pod_annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One LeaderWorkerSet group per replica: ``size`` = PP pods, each one whole node."""
-    templates = pod_templates(engine, model, instance, gfd=gfd, image=image, secrets=secrets)
+    templates = pod_templates(
+        engine, model, instance, gfd=gfd, image=image, secrets=secrets, pod_annotations=pod_annotations
+    )
     return {
-        "replicas": model.config.replicas,
+        "replicas": model.config.replicas if replicas is None else replicas,
         # Workers start with the leader (they retry until it answers).
         "startupPolicy": "LeaderCreated",
         # One group at a time: without surge no spare GPUs are needed for an update.
@@ -589,6 +628,11 @@ class ModelServerArgs:
     secrets: dict[str, pulumi.Input[str] | None] = field(default_factory=dict)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     extra_ingress: list[dict[str, Any]] = field(default_factory=list)
+    # Autoscaled: created at ``replicas`` (the autoscaler's floor), then ``spec.replicas`` is the
+    # autoscaler's (components.keda.workload_options); ``pod_annotations`` on every server pod.
+    replicas: int | None = None
+    autoscaled: bool = False
+    pod_annotations: dict[str, str] = field(default_factory=dict)
 
 
 class ModelServer(pulumi.ComponentResource):
@@ -607,6 +651,7 @@ class ModelServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None):
         from components.engines import engine_for
+        from components.keda import workload_options
 
         model = args.model
         engine = engine_for(model)
@@ -637,16 +682,23 @@ class ModelServer(pulumi.ComponentResource):
 
         image = engine.image(model)
         timeout = workload_timeout_seconds(engine, model)
-        workload_opts = pulumi.ResourceOptions(
-            parent=self,
-            provider=args.provider,
-            depends_on=args.depends_on,
-            custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout}s", update=f"{timeout}s"),
+        workload_opts = workload_options(
+            pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=args.depends_on,
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout}s", update=f"{timeout}s"),
+            ),
+            args.autoscaled,
         )
-        annotations = await_annotations(timeout, model.multi_node, model.config.replicas)
+        replicas = model.config.replicas if args.replicas is None else args.replicas
+        shape = {"replicas": replicas, "pod_annotations": args.pod_annotations}
+        annotations = await_annotations(timeout, model.multi_node, replicas)
         self.smoke_service, self.smoke_wait_seconds, self.smoke_depends_on = server, None, []
         if model.multi_node:
-            spec = leader_worker_set_spec(engine, model, args.instance, gfd=args.gfd, image=image, secrets=secrets)
+            spec = leader_worker_set_spec(
+                engine, model, args.instance, gfd=args.gfd, image=image, secrets=secrets, **shape
+            )
             revision = digest(engine.fingerprint(image, spec))
             spec = with_revision(spec, revision)
             self.workload = k8s.apiextensions.CustomResource(
@@ -676,7 +728,7 @@ class ModelServer(pulumi.ComponentResource):
                 )
             ]
         else:
-            spec = deployment_spec(engine, model, args.instance, gfd=args.gfd, image=image, secrets=secrets)
+            spec = deployment_spec(engine, model, args.instance, gfd=args.gfd, image=image, secrets=secrets, **shape)
             self.workload = k8s.apps.v1.Deployment(
                 name,
                 metadata=metadata(server, annotations=annotations),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sizing.errors import SizingError
 from sizing.gpus import GPUS, Gpu
+from sizing.prices import ON_DEMAND
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,11 @@ class InstanceType:
     memory_gib: int
     efa_interfaces: int
     local_nvme_gb: int
-    on_demand_usd_per_hour: float
+
+    @property
+    def on_demand_usd_per_hour(self) -> float:
+        """The price table's figure (``sizing.prices``: region, date and source with it)."""
+        return ON_DEMAND[self.name].usd_per_hour
 
     @property
     def gpu(self) -> Gpu:
@@ -37,11 +42,11 @@ class InstanceType:
 INSTANCES: dict[str, InstanceType] = {
     it.name: it
     for it in (
-        InstanceType("p4d.24xlarge", "A100-40GB", 8, 96, 1152, 4, 8000, 21.96),
-        InstanceType("p4de.24xlarge", "A100-80GB", 8, 96, 1152, 4, 8000, 27.45),
-        InstanceType("p5.48xlarge", "H100-80GB", 8, 192, 2048, 32, 30720, 55.04),
-        InstanceType("p5e.48xlarge", "H200-141GB", 8, 192, 2048, 32, 30720, 63.30),
-        InstanceType("p5en.48xlarge", "H200-141GB", 8, 192, 2048, 16, 30720, 63.30),
+        InstanceType("p4d.24xlarge", "A100-40GB", 8, 96, 1152, 4, 8000),
+        InstanceType("p4de.24xlarge", "A100-80GB", 8, 96, 1152, 4, 8000),
+        InstanceType("p5.48xlarge", "H100-80GB", 8, 192, 2048, 32, 30720),
+        InstanceType("p5e.48xlarge", "H200-141GB", 8, 192, 2048, 32, 30720),
+        InstanceType("p5en.48xlarge", "H200-141GB", 8, 192, 2048, 16, 30720),
     )
 }
 

@@ -30,7 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from sizing.instances import INSTANCES
-from stack.config import ConfigError
 
 # The longest HPA stabilization window and scaling-policy period Kubernetes accepts.
 HPA_MAX_STABILIZATION_SECONDS = 3600
@@ -155,6 +154,8 @@ def _problems(error: ValidationError, path: str) -> list[str]:
 
 
 def _parse(model: type[_Model], value: Any, path: str) -> Any:
+    from stack.config import ConfigError  # stack.config embeds these models in the stack's config
+
     try:
         return model.model_validate(value)
     except ValidationError as error:

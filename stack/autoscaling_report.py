@@ -20,7 +20,7 @@ from stack.autoscaling_config import AutoscalingConfig, CapacityBlockWindow
 from stack.autoscaling_plan import ModelAutoscaling, plan_autoscaling
 from stack.capacity_block import CapacityBlockSchedule, capacity_block_schedule
 from stack.cost import StackCost, stack_cost
-from stack.placement import Placement
+from stack.placement import ModelPlacement, Placement
 
 
 @dataclass(frozen=True)
@@ -32,21 +32,23 @@ class AutoscalingReport:
     warnings: tuple[str, ...]
 
     def lines(self) -> list[str]:
-        out = []
-        if self.models:
-            out.append(
-                f"{'autoscaled model':<20} {'replicas':>9} {'queue/replica':>13} {'KV target':>9} "
-                f"{'load s':>7} {'down after s':>12}"
-            )
-            for m in self.models:
-                out.append(
-                    f"{m.model:<20} {f'{m.min_replicas}-{m.max_replicas}':>9} {m.target_queue_length:>13g} "
-                    f"{m.target_kv_cache_usage:>9g} {m.startup_s:>7} {m.scale_down_stabilization_s:>12}"
-                )
-        out.extend(block.describe() for block in self.capacity_blocks)
-        out.append(self.cost.table())
-        out.extend(f"warning: {w}" for w in self.warnings)
-        return out
+        return report_lines(self.to_dict())
+
+    def model(self, name: str) -> ModelAutoscaling | None:
+        return next((m for m in self.models if m.model == name), None)
+
+    def capacity_block(self, group: str) -> CapacityBlockSchedule | None:
+        return next((b for b in self.capacity_blocks if b.group == group), None)
+
+    def created_replicas(self, model: ModelPlacement) -> int:
+        """What the workload is created with: none while its group's Capacity Block is not running
+        (no node could take a server, and ``pulumi up`` would wait for one until it times out),
+        else the autoscaler's floor (at least one) or the fixed count."""
+        block = self.capacity_block(model.node_group)
+        if block is not None and not block.serving:
+            return 0
+        auto = self.model(model.name)
+        return model.config.replicas if auto is None else auto.initial_replicas
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,5 +112,71 @@ def autoscaling_report(
         if schedule.warning:
             warnings.append(schedule.warning)
         blocks.append(schedule)
-    cost = stack_cost(placement, autoscaling, prices)
+    cost = stack_cost(placement, autoscaling, prices, reservation_instances)
     return AutoscalingReport(models, tuple(blocks), cost, tuple(problems), tuple(warnings))
+
+
+def stack_report(placement: Placement, *, startup_seconds: Mapping[str, int], now: datetime) -> AutoscalingReport:
+    """The report of the stack's own config: each model's ``autoscaling``, each group's
+    ``capacityBlock`` and ``reservedInstances``, the ``prices`` overrides."""
+    config = placement.config
+    groups = placement.node_groups
+    return autoscaling_report(
+        placement,
+        autoscaling={m.name: m.config.autoscaling for m in placement.models if m.config.autoscaling is not None},
+        startup_seconds=startup_seconds,
+        capacity_blocks={g.name: g.config.capacity_block for g in groups if g.config.capacity_block is not None},
+        reservation_instances={
+            g.name: g.config.reserved_instances for g in groups if g.config.reserved_instances is not None
+        },
+        prices=DEFAULT_PRICES.with_overrides(config.prices.usd_per_hour, config.prices.capacity_block_usd_per_hour),
+        now=now,
+    )
+
+
+def _pair(values: list[float]) -> tuple[str, str]:
+    low, high = values
+    return f"{low:.2f}", f"{high:.2f}"
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The report as ``make synth`` prints it, from ``AutoscalingReport.to_dict()`` (what plan.json holds)."""
+    out = []
+    models = report["autoscaling"]
+    if models:
+        out.append("Autoscaling (KEDA on vLLM's waiting requests and KV-cache usage):")
+        out.append(
+            f"  {'model':<20} {'replicas':>9} {'queue/replica':>13} {'KV target':>9} {'load s':>7} {'down after s':>12}"
+        )
+        for name, m in models.items():
+            replicas = f"{m['minReplicas']}-{m['maxReplicas']}"
+            out.append(
+                f"  {name:<20} {replicas:>9} {m['targetQueueLength']:>13g} {m['targetKvCacheUsage']:>9g} "
+                f"{m['startupSeconds']:>7} {m['scaleDownStabilizationSeconds']:>12}"
+            )
+    for block in report["capacityBlocks"].values():
+        out.append(block["summary"])
+    cost = report["cost"]
+    out.append("Cost ($/hour, indicative; at min and max replicas):")
+    out.append(f"  {'model':<20} {'node group':<16} {'replicas':>8} {'$/replica':>10} {'$/h min':>10} {'$/h max':>10}")
+    for m in cost["models"]:
+        low, high = _pair(m["usdPerHour"])
+        replicas = f"{m['replicas'][0]}-{m['replicas'][1]}"
+        out.append(
+            f"  {m['name']:<20} {m['nodeGroup']:<16} {replicas:>8} {m['usdPerReplicaHour']:>10.2f} {low:>10} {high:>10}"
+        )
+    out.append(f"  {'node group':<20} {'instance':<16} {'nodes':>8} {'idle GPUs':>10} {'$/h min':>10} {'$/h max':>10}")
+    for g in cost["nodeGroups"]:
+        low, high = _pair(g["usdPerHour"])
+        nodes = f"{g['nodes'][0]}-{g['nodes'][1]}"
+        idle = f"{g['idleGpus'][0]}-{g['idleGpus'][1]}"
+        out.append(f"  {g['name']:<20} {g['instanceType']:<16} {nodes:>8} {idle:>10} {low:>10} {high:>10}")
+    low, high = _pair(cost["usdPerHour"])
+    out.append(f"  {'stack':<20} {'':<16} {'':>8} {cost['idleGpus']:>10} {low:>10} {high:>10}")
+    for g in cost["nodeGroups"]:
+        out.extend(f"  {g['name']}: {s}" for s in g["suggestions"])
+    out.extend(f"  note: {n}" for n in cost["notes"])
+    for price in sorted({g["price"] for g in cost["nodeGroups"]}):
+        out.append(f"  price: {price}")
+    out.extend(f"warning: {w}" for w in report["warnings"])
+    return out

@@ -84,8 +84,10 @@ class CapacityBlockSchedule:
             "end": self.window.end.isoformat(),
             "scaleInAt": self.scale_in_at.isoformat(),
             "phase": self.phase,
+            "nodes": self.nodes,
             "desiredNodesNow": self.desired_nodes_now,
             "scheduledActions": [a.start_time for a in self.actions],
+            "summary": self.describe(),
         }
 
 

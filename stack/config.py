@@ -28,6 +28,7 @@ from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
 from stack.engine_release import DEFAULT_VLLM_IMAGE, SizingAccounting, release_from_image, resolve_accounting
+from stack.autoscaling_config import AutoscalingConfig, CapacityBlockWindow, ClusterAutoscalingConfig, PriceOverrides
 from stack.kubernetes_names import dns1123_label
 from stack.monitoring_config import MonitoringConfig
 from stack.project import PROJECT
@@ -266,6 +267,10 @@ class NodeGroupConfig(_Model):
             "instead of failing the update with PodEvictionFailure"
         ),
     )
+    capacity_block: CapacityBlockWindow | None = Field(None, description="the Capacity Block's window (CAPACITY_BLOCK)")
+    reserved_instances: int | None = Field(
+        None, ge=1, description="instances in the capacity reservation or Capacity Block (bounds maxReplicas)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -319,6 +324,15 @@ class NodeGroupConfig(_Model):
             raise ValueError("capacityType CAPACITY_BLOCK needs capacityReservationId (the capacity block's cr- id)")
         if self.capacity_type == "SPOT" and self.capacity_reservation_id is not None:
             raise ValueError("capacityReservationId cannot be used with capacityType SPOT")
+        if self.capacity_block is not None and self.capacity_type != "CAPACITY_BLOCK":
+            raise ValueError(
+                "capacityBlock is a Capacity Block's window: it needs capacityType CAPACITY_BLOCK, "
+                f"not {self.capacity_type}"
+            )
+        if self.reserved_instances is not None and self.capacity_reservation_id is None:
+            raise ValueError(
+                "reservedInstances is the size of the capacity reservation: it needs capacityReservationId"
+            )
         if self.efa and self.instance.efa_interfaces < 1:
             raise ValueError(
                 f"efa: true needs an EFA-capable instance type; {self.instance.name} has no EFA interface "
@@ -652,6 +666,7 @@ class ModelConfig(_Model):
     client_namespaces: list[str] | None = None
     engine: _engine_union() = Field(default_factory=lambda: ENGINE_OPTIONS[DEFAULT_ENGINE]())  # type: ignore[valid-type]
     scheduling: ModelScheduling | None = None
+    autoscaling: AutoscalingConfig | None = None
     # Where the engine's options sit in the stack file: "engine" (the union), or the legacy places.
     _engine_path: str = PrivateAttr(default="engine")
 
@@ -666,6 +681,24 @@ class ModelConfig(_Model):
         for item in value or ():
             _dns_label(item, 63)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replicas_from_autoscaling(cls, data: Any) -> Any:
+        """Autoscaled, the workload starts at max(minReplicas, 1) (the plan sizes the nodes for that)
+        and the autoscaler owns the count after; a fixed ``replicas`` beside it would be ignored."""
+        if not isinstance(data, dict) or not isinstance(data.get("autoscaling"), dict):
+            return data
+        if "replicas" in data:
+            raise ValueError(
+                f"replicas {data['replicas']!r} is a fixed count but autoscaling is given: remove replicas (the "
+                "workload starts at max(minReplicas, 1) and the autoscaler moves it between minReplicas and "
+                "maxReplicas), or remove autoscaling"
+            )
+        low = data["autoscaling"].get("minReplicas")
+        if isinstance(low, int) and not isinstance(low, bool) and low >= 0:
+            return {**data, "replicas": max(low, 1)}
+        return data
 
     @model_validator(mode="after")
     def _engine(self) -> ModelConfig:
@@ -715,6 +748,8 @@ class StackConfig(_Model):
     node_groups: list[NodeGroupConfig] = Field(min_length=1)
     models: list[ModelConfig] = Field(default_factory=list)
     monitoring: MonitoringConfig | None = None
+    autoscaling: ClusterAutoscalingConfig = Field(default_factory=ClusterAutoscalingConfig)
+    prices: PriceOverrides = Field(default_factory=PriceOverrides)
 
     def node_group(self, name: str) -> NodeGroupConfig:
         return next(group for group in self.node_groups if group.name == name)

@@ -80,14 +80,15 @@ class NodeGroupCost:
     gpus_used_max: int
     price: Price
     suggestions: tuple[str, ...] = ()
+    reserved_instances: int = 0  # a reservation or Capacity Block bills all of them, launched or not
 
     @property
     def usd_per_hour_min(self) -> float:
-        return self.nodes_min * self.price.usd_per_hour
+        return max(self.nodes_min, self.reserved_instances) * self.price.usd_per_hour
 
     @property
     def usd_per_hour_max(self) -> float:
-        return self.nodes_max * self.price.usd_per_hour
+        return max(self.nodes_max, self.reserved_instances) * self.price.usd_per_hour
 
     @property
     def idle_gpus_min(self) -> int:
@@ -109,6 +110,7 @@ class NodeGroupCost:
             "usdPerHour": [round(self.usd_per_hour_min, 2), round(self.usd_per_hour_max, 2)],
             "idleGpus": [self.idle_gpus_min, self.idle_gpus_max],
             "idleUsdPerHour": round(self.idle_usd_per_hour_min, 2),
+            "reservedInstances": self.reserved_instances,
             "price": self.price.describe(),
             "suggestions": list(self.suggestions),
         }
@@ -257,11 +259,16 @@ def _suggestions(
 
 
 def stack_cost(
-    placement: Placement, autoscaling: Bounds | None = None, prices: PriceTable = DEFAULT_PRICES
+    placement: Placement,
+    autoscaling: Bounds | None = None,
+    prices: PriceTable = DEFAULT_PRICES,
+    reservation_instances: Mapping[str, int] | None = None,
 ) -> StackCost:
     """$/hour per model, per node group and for the stack, at the minimum and maximum replicas,
-    and the idle GPUs; ``autoscaling`` maps model names to their bounds (others keep ``replicas``)."""
+    and the idle GPUs; ``autoscaling`` maps model names to their bounds (others keep ``replicas``);
+    ``reservation_instances`` node-group names to the instances their reservation bills."""
     autoscaling = autoscaling or {}
+    reserved = reservation_instances or {}
     low = {m.name: replica_bounds(m, autoscaling.get(m.name))[0] for m in placement.models}
     high = {m.name: replica_bounds(m, autoscaling.get(m.name))[1] for m in placement.models}
     models = tuple(
@@ -283,12 +290,13 @@ def stack_cost(
                 gpus_used_max=used_max,
                 price=_price(group, prices),
                 suggestions=tuple(_suggestions(group, placed, low, placement, low, prices)),
+                reserved_instances=reserved.get(group.name, 0),
             )
         )
-    return StackCost(models, tuple(groups), tuple(_price_notes(placement, prices)))
+    return StackCost(models, tuple(groups), tuple(_price_notes(placement, prices, reserved)))
 
 
-def _price_notes(placement: Placement, prices: PriceTable) -> list[str]:
+def _price_notes(placement: Placement, prices: PriceTable, reserved: Mapping[str, int]) -> list[str]:
     notes = []
     for group in placement.node_groups:
         price = _price(group, prices)
@@ -297,7 +305,13 @@ def _price_notes(placement: Placement, prices: PriceTable) -> list[str]:
                 f"{group.name}: no Capacity Block rate for {group.instance.name} in the table; priced at on-demand "
                 "(an over-estimate): give what the block cost under prices.capacityBlockUsdPerHour"
             )
-        if group.config.capacity_reservation_id and group.config.capacity_type == "ON_DEMAND":
+        if group.name in reserved:
+            count = reserved[group.name]
+            notes.append(
+                f"{group.name}: {group.config.capacity_reservation_id} bills its {count} reserved instances "
+                f"(reservedInstances), launched or not: ${count * price.usd_per_hour:.2f}/h whatever the replicas"
+            )
+        elif group.config.capacity_reservation_id and group.config.capacity_type == "ON_DEMAND":
             notes.append(
                 f"{group.name}: capacity reservation {group.config.capacity_reservation_id} bills every reserved "
                 "instance at the on-demand rate, used or not; its instances beyond these nodes are not counted here"

@@ -33,6 +33,7 @@ from stack.placeholders import OFFLINE_ENV
 from stack.project import PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
+
 SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire format's secret marker
 SIG_KEY = rpc._special_sig_key  # noqa: SLF001
 
@@ -96,6 +97,7 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
     read_id: str | None = None  # set for a ``Resource.get``: the existing object the stack reads
 
     @property
@@ -198,7 +200,11 @@ class StackMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:ec2/placementGroup:PlacementGroup":
             extra = {"name": args.name}
         elif args.typ == "aws:eks/nodeGroup:NodeGroup":
-            extra = {"nodeGroupName": args.name, "status": "ACTIVE"}
+            extra = {
+                "nodeGroupName": args.name,
+                "status": "ACTIVE",
+                "resources": [{"autoscalingGroups": [{"name": f"eks-{args.name}-mock"}]}],
+            }
         elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
             extra = {"arn": f"arn:aws:ec2:us-east-1:123456789012:security-group/{resource_id}"}
         return resource_id, {**state, **extra}
@@ -227,7 +233,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.run = run
 
     def _record(
-        self, request, properties, *, custom: bool, remote: bool, custom_timeouts=None, read_id: str | None = None
+        self,
+        request,
+        properties,
+        *,
+        custom: bool,
+        remote: bool,
+        custom_timeouts=None,
+        ignore_changes=(),
+        read_id: str | None = None,
     ) -> None:
         self.run.registrations.append(
             Registration(
@@ -241,6 +255,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=sorted(set(request.dependencies)),
                 inputs=decode(json_format.MessageToDict(properties, preserving_proto_field_name=True)),
                 custom_timeouts=custom_timeouts or {},
+                ignore_changes=list(ignore_changes),
                 read_id=read_id,
             )
         )
@@ -257,6 +272,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     for key in ("create", "update", "delete")
                     if getattr(request.customTimeouts, key)
                 },
+                ignore_changes=request.ignoreChanges,
             )
         return super().RegisterResource(request)
 

@@ -13,7 +13,12 @@ access, and operators get theirs with ``aws eks update-kubeconfig --name <cluste
   (OpenAI-compatible, vLLM or NIM alike); ``topology`` is ``deployment`` (one pod per replica) or
   ``leaderWorkerSet`` (``nodesPerReplica`` pods per replica, the Service on the leaders).
 - ``nodeGroups``: ``{name: {instanceType, gpu, nodes, minNodes, maxNodes, efa}}``.
-- ``plan``: the sizing plan of every model and node group, as a plain dict.
+- ``plan``: the sizing plan of every model and node group, as a plain dict, with the autoscalers'
+  bounds and targets, the Capacity Block windows and the cost (``stack.autoscaling_report``).
+- ``cost``: ``{usdPerHour: {min, max, models: {name: [min, max]}, nodeGroups: {name: [min, max]}},
+  idleGpus}``: $/hour at the minimum and maximum replicas and the GPUs paid for but idle at the
+  minimum, so a pull request's preview diff shows what a change costs. An autoscaled model's
+  ``models[name].replicas`` is the count it is created with (its ``minReplicas``, at least 1).
 - ``clusterAssumptions``: ``{networkPolicyEnforced, networkPolicyEnforcedBy, awsNodeCredentials}``:
   whether the models' NetworkPolicies are enforced (``true`` on clusters the stack creates, where it
   turns on the VPC CNI's enforcement; on adopted clusters what ``cluster.existing.networkPolicyEnforced``
@@ -151,9 +156,12 @@ def plain_outputs(placement: Placement) -> dict[str, Any]:
     }
 
 
-def export_outputs(placement: Placement, cluster_name: pulumi.Input[str]) -> None:
+def export_outputs(
+    placement: Placement, cluster_name: pulumi.Input[str], plan_extra: dict[str, Any] | None = None
+) -> None:
+    """``plan_extra``: more of the plan (autoscaling, Capacity Blocks, cost) beside its models and groups."""
     for key, value in plain_outputs(placement).items():
-        pulumi.export(key, value)
+        pulumi.export(key, {**value, **(plan_extra or {})} if key == "plan" else value)
     pulumi.export("clusterName", cluster_name)
 
 

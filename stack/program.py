@@ -19,7 +19,7 @@ from stack.placeholders import refuse_placeholders
 from stack.placement import Placement, place
 from stack.project import PROJECT
 
-OBJECT_KEYS = ("cluster", "nodeGroups", "models", "monitoring")
+OBJECT_KEYS = ("cluster", "nodeGroups", "models", "monitoring", "autoscaling", "prices")
 SECRET_KEYS = ("kubeconfig", "hfToken", "ngcApiKey")
 
 

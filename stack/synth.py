@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from stack.autoscaling_report import report_lines
 from stack.mockrun import ROOT, Run, Secret, Unknown, load_stack_config, run_program
 
 COMPUTED = "<computed>"
@@ -176,6 +177,8 @@ def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
     out = build_root / stack
     written = write_build(run, plan, out)
     for line in plan_summary(plan) + accounting_summary(plan):
+        print(line)
+    for line in report_lines(plan):
         print(line)
     print()
     print(f"Resources ({'preview' if preview else 'update'} under mocks, {len(run.registrations)} registrations):")

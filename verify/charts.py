@@ -35,6 +35,8 @@ VALUES_FILES: dict[tuple[str, str], str] = {
     ("kai-scheduler", "v0.9.3"): "kai-scheduler-v0.9.3-values.yaml",
     ("lws", "0.8.0"): "lws-chart-0.8.0-values.yaml",
     ("kube-prometheus-stack", "88.5.3"): "kube-prometheus-stack-88.5.3/values.yaml",
+    ("keda", "2.20.2"): "keda-chart-2.20.2-values.yaml",
+    ("cluster-autoscaler", "9.51.0"): "cluster-autoscaler-chart-9.51.0-values.yaml",
 }
 
 

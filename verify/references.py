@@ -4,6 +4,8 @@ Every Service, PodDisruptionBudget and NetworkPolicy selector matches some pod t
 its namespace (else the Service has no endpoints, the budget protects nothing, the policy applies
 to nothing), and a Service's named ``targetPort`` is a container port name of the pods it selects.
 Pods of a LeaderWorkerSet carry the labels its controller adds (the set's name, the worker index).
+A KEDA ScaledObject's ``scaleTargetRef`` names a workload rendered in its namespace (else KEDA's
+HPA scales nothing and the model keeps its creation count).
 """
 
 from __future__ import annotations
@@ -103,7 +105,28 @@ def check_objects(objects: list[dict]) -> list[Violation]:
                             f"{where}; pod labels there: {available}",
                         )
                     )
+        if kind == "ScaledObject" and isinstance(spec.get("scaleTargetRef"), dict):
+            ref = spec["scaleTargetRef"]
+            wanted = (ref.get("apiVersion", "apps/v1"), ref.get("kind", "Deployment"), ref.get("name"))
+            rendered = {
+                (o.get("apiVersion"), o.get("kind"), (o.get("metadata") or {}).get("name"))
+                for o in objects
+                if isinstance(o, dict) and (o.get("metadata") or {}).get("namespace") == namespace
+            }
+            if wanted not in rendered:
+                workloads = sorted(f"{k} {n}" for _, k, n in rendered if k in SCALABLE_KINDS)
+                violations.append(
+                    Violation(
+                        describe(obj),
+                        "spec.scaleTargetRef",
+                        f"{wanted[1]} {wanted[2]!r} ({wanted[0]}) is not rendered in {where}: the autoscaler would "
+                        f"scale nothing; workloads there: {', '.join(workloads) or 'none'}",
+                    )
+                )
     return violations
+
+
+SCALABLE_KINDS = ("Deployment", "StatefulSet", "LeaderWorkerSet")
 
 
 def _concrete(labels: dict[str, str]) -> dict[str, str]:

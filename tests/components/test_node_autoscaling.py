@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from components.gpu_node_group import node_labels
+from components.gpu_node_group import node_group_options, node_labels
 from components.node_autoscaling import (
     CLUSTER_AUTOSCALER_CHART_VERSION,
     CLUSTER_AUTOSCALER_IMAGE_TAG,
@@ -20,7 +20,6 @@ from components.node_autoscaling import (
     cluster_autoscaler_version_problem,
     ec2_node_class,
     expander_priorities,
-    node_group_options,
     node_pool,
     node_template_tags,
     pool_gpu_limit,
@@ -59,6 +58,27 @@ def test_policy_changes_only_this_clusters_groups():
     policy = json.loads(cluster_autoscaler_policy("platform-prod"))
     write = next(s for s in policy["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
     assert write["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/platform-prod": "owned"}}
+
+
+def test_policy_passes_parliament_and_its_arns_match_what_eks_creates():
+    import fnmatch
+
+    import parliament
+
+    text = cluster_autoscaler_policy("platform-prod")
+    assert [(f.issue, f.detail) for f in parliament.analyze_policy_string(text).findings] == []
+    statements = json.loads(text)["Statement"]
+    write = next(s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"])
+    read_group = next(s for s in statements if s["Action"] == ["eks:DescribeNodegroup"])
+    # EKS names a managed node group's Auto Scaling group eks-<node group>-<uuid>.
+    asg = (
+        "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0f1e2d3c-aaaa-bbbb-cccc-123456789012:"
+        "autoScalingGroupName/eks-h100-reserved-2ac7d1a0-1111-2222-3333-444455556666"
+    )
+    assert fnmatch.fnmatchcase(asg, write["Resource"])
+    group = "arn:aws:eks:us-east-1:123456789012:nodegroup/platform-prod/h100-reserved/2ac7d1a0-1111-2222-3333"
+    assert fnmatch.fnmatchcase(group, read_group["Resource"])
+    assert not fnmatch.fnmatchcase(group.replace("platform-prod", "other"), read_group["Resource"])
 
 
 def test_servers_are_never_evicted_by_the_node_autoscaler():
@@ -168,7 +188,8 @@ def test_cluster_autoscaler_component_under_mocks(tmp_path):
 def test_one_lonely_group_still_gets_a_priority():
     def edit(raw):
         raw["nodeGroups"][1]["capacityType"] = "ON_DEMAND"
-        raw["nodeGroups"][1].pop("capacityReservationId")
+        for key in ("capacityReservationId", "capacityBlock", "reservedInstances"):
+            raw["nodeGroups"][1].pop(key)
 
     priorities = expander_priorities(placement_with("prod", edit).node_groups)
     assert priorities["50"] == ["^eks-h200-block-.*"]

@@ -98,3 +98,13 @@ def test_overrides_replace_the_catalog_price():
 def test_pack_free_is_first_fit_decreasing():
     assert pack_free([2, 4, 4, 2, 2], 8) == [0, 2]
     assert pack_free([], 8) == []
+
+
+def test_a_reservation_bills_all_its_instances_launched_or_not():
+    p5 = ON_DEMAND["p5.48xlarge"].usd_per_hour
+    cost = stack_cost(placement(), reservation_instances={"h100-reserved": 5})
+    group = next(g for g in cost.node_groups if g.name == "h100-reserved")
+    # 4 x 2 GPUs + 3 x 4 GPUs = 20 GPUs -> 3 nodes launched, but the reservation bills 5.
+    assert (group.nodes_min, group.usd_per_hour_min, group.usd_per_hour_max) == (3, 5 * p5, 5 * p5)
+    assert group.idle_gpus_min == 3 * 8 - 20
+    assert any("bills its 5 reserved instances" in note for note in cost.notes)

@@ -134,7 +134,8 @@ def test_prod_adopts_the_platform_cluster_and_serves_70b_from_a_volume(preview):
     assert c["command"] == ["vllm", "serve", "/models/meta-llama/Llama-3.1-70B-Instruct"]
     assert {"name": "HF_HUB_OFFLINE", "value": "1"} in c["env"]
     assert not [e for e in c["env"] if e["name"] == "HF_TOKEN"]
-    assert run.outputs["models"]["llama-3-1-70b"]["replicas"] == 3
+    # Autoscaled: the floor it is created at (Pulumi.prod.yaml autoscaling.minReplicas).
+    assert run.outputs["models"]["llama-3-1-70b"]["replicas"] == 2
 
 
 def test_downloaded_models_get_the_token_from_a_kubernetes_secret():

@@ -53,3 +53,16 @@ def test_service_selecting_leader_worker_set_pods(runs, deployment):
     assert references.check_objects([obj, service]) == []
     service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/name"] = "llama-3-1-70b"
     only(references.check_objects([obj, service]), "spec.selector", "matches no pod template")
+
+
+def test_scaled_object_targets_a_rendered_workload(runs):
+    deployment = rendered(runs, "prod", "Deployment", "llama-3-1-8b")
+    scaled = rendered(runs, "prod", "ScaledObject", "llama-3-1-8b")
+    assert references.check_objects([deployment, scaled]) == []
+    scaled["spec"]["scaleTargetRef"]["name"] = "llama-3-1-8B"
+    only(
+        references.check_objects([deployment, scaled]),
+        "spec.scaleTargetRef",
+        "Deployment 'llama-3-1-8B'",
+        "Deployment llama-3-1-8b",
+    )
