@@ -48,6 +48,8 @@ EC2_SECURITY_GROUP = "arn:aws:ec2:*:*:security-group/*"
 EC2_SECURITY_GROUP_RULE = "arn:aws:ec2:*:*:security-group-rule/*"
 EC2_PLACEMENT_GROUP = "arn:aws:ec2:*:*:placement-group/*"
 EC2_VPC = "arn:aws:ec2:*:*:vpc/*"
+# EKS names a managed node group's Auto Scaling group eks-<node group>-<uuid>.
+EKS_ASG = "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-*"
 
 # Named conditions: who a role may be passed to, which managed policies may be attached, which
 # service-linked roles may be created.
@@ -114,6 +116,17 @@ RESOURCE_ACTIONS: dict[str, tuple[Need, ...]] = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (
         *_on(IAM_ROLE, "iam:AttachRolePolicy", "iam:DetachRolePolicy", condition="managedPolicies"),
         *_on(IAM_ROLE, "iam:ListAttachedRolePolicies"),
+    ),
+    "aws:iam/rolePolicy:RolePolicy": (
+        *_on(IAM_ROLE, "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"),
+    ),
+    "aws:autoscaling/schedule:Schedule": (
+        *_on(EKS_ASG, "autoscaling:PutScheduledUpdateGroupAction", "autoscaling:DeleteScheduledAction"),
+        *_on(ANY, "autoscaling:DescribeScheduledActions"),
+    ),
+    "aws:autoscaling/tag:Tag": (
+        *_on(EKS_ASG, "autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"),
+        *_on(ANY, "autoscaling:DescribeTags"),
     ),
     "aws:ec2/launchTemplate:LaunchTemplate": (
         *_on(EC2_LAUNCH_TEMPLATE, "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion"),

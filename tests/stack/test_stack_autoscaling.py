@@ -237,9 +237,11 @@ def test_max_replicas_beyond_max_nodes_is_refused_with_the_node_count():
 
 def test_max_replicas_beyond_the_reservation_is_refused_with_its_size():
     config = prod_with(**{"qwen2-5-72b": {"minReplicas": 1, "maxReplicas": 6}})
-    group_of(config, "h200-block")["reservedInstances"] = 1
+    block = group_of(config, "h200-block")
+    block["reservedInstances"] = 1
     message = _rejected(config)
-    assert "cr-0fedcba9876543210 holds 1 instances but at maxReplicas qwen2-5-72b 6 x 2 GPUs need 2" in message
+    reservation = block["capacityReservationId"]
+    assert f"{reservation} holds 1 instances but at maxReplicas qwen2-5-72b 6 x 2 GPUs need 2" in message
 
 
 def test_min_above_max_is_refused():
