@@ -85,16 +85,24 @@ def test_groups_without_efa_keep_the_amis_user_data():
 
 @pytest.mark.parametrize("preview", MODES)
 def test_a_group_whose_drain_outlasts_eks_eviction_timeout_is_warned_about(preview):
-    """prod's 70B (3 replicas over the reserved group's nodes) takes longer than the 15 minutes EKS
-    waits for an eviction the PodDisruptionBudget holds."""
-    run = run_stack("prod", preview)
+    """prod's 70B (3 replicas over the reserved group's nodes), downloaded from Hugging Face, takes
+    longer than the 15 minutes EKS waits for an eviction the PodDisruptionBudget holds; streamed
+    from S3 (as prod serves it) it starts in time."""
+    run = run_config(prod_downloading_70b(), preview=preview)
     warnings = [m for level, m in run.logs if level == "warning" and EVICTION in m]
     assert len(warnings) == 1 and "h100-reserved" in warnings[0] and "llama-3-1-70b" in warnings[0]
     assert node_group_registrations(run)["h100-reserved"].plain_inputs["forceUpdateVersion"] is False
+    assert not [m for _, m in run_stack("prod", preview).logs if EVICTION in m]
+
+
+def prod_downloading_70b() -> dict:
+    config = stack_config("prod")
+    del config["gpu-inference:models"][1]["source"]  # the default: Hugging Face
+    return config
 
 
 def test_force_update_version_is_the_users_choice_and_silences_the_warning():
-    config = stack_config("prod")
+    config = prod_downloading_70b()
     config["gpu-inference:nodeGroups"][0]["forceUpdateVersion"] = True
     run = run_config(config, preview=True)
     assert node_group_registrations(run)["h100-reserved"].plain_inputs["forceUpdateVersion"] is True
@@ -120,7 +128,13 @@ def test_reserved_groups_replace_nodes_before_launching_new_ones(preview):
 
 @pytest.mark.parametrize("preview", MODES)
 def test_a_claim_in_the_namespace_the_stack_creates_is_warned_about_with_what_works(preview):
-    run = run_stack("prod", preview)
+    config = stack_config("prod")  # prod streams its 70B from S3 now; as it was, from a claim
+    config["gpu-inference:models"][1]["source"] = {
+        "type": "volume",
+        "claimName": "model-weights",
+        "path": "meta-llama/Llama-3.1-70B-Instruct",
+    }
+    run = run_config(config, preview=preview)
     (warning,) = [m for level, m in run.logs if level == "warning" and "claimName" in m]
     assert "models[1].source.claimName" in warning and "'model-weights'" in warning
     assert "ReadOnlyMany or ReadWriteMany" in warning  # 3 replicas across nodes
