@@ -127,6 +127,37 @@ def local_storage_user_data(ami_type: str, instance_type: str) -> str | None:
     )
 
 
+def merge_node_configs(*configs: dict[str, Any]) -> dict[str, Any]:
+    """One NodeConfig holding every part's spec (nested maps merged; a key set twice is an error),
+    so a node group's user data stays one document however many features add to it."""
+
+    def merge(into: dict[str, Any], other: dict[str, Any], path: str) -> None:
+        for key, value in other.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value, f"{path}.{key}")
+            elif key in into and into[key] != value:
+                raise ValueError(f"NodeConfig {path}.{key} is set twice with different values")
+            else:
+                into[key] = json.loads(json.dumps(value))
+
+    merged: dict[str, Any] = {"apiVersion": NODEADM_API_VERSION, "kind": "NodeConfig", "spec": {}}
+    for config in configs:
+        merge(merged["spec"], config["spec"], "spec")
+    return merged
+
+
+def node_group_user_data(ami_type: str, instance_type: str, node_configs: list[dict[str, Any]]) -> str | None:
+    """A GPU node group's launch-template user data: the local-storage setup where the instance has
+    NVMe, merged with the group's other NodeConfig parts (AL2023: one NodeConfig in one MIME
+    document); None when there is nothing to say."""
+    if ami_type == AL2023_NVIDIA:
+        parts = [*([nodeadm_local_storage_config()] if has_instance_store(instance_type) else []), *node_configs]
+        return al2023_user_data(merge_node_configs(*parts)) if parts else None
+    if node_configs:
+        raise ValueError(f"amiType {ami_type!r}: NodeConfig parts apply to {AL2023_NVIDIA} only")
+    return local_storage_user_data(ami_type, instance_type)
+
+
 def user_data_base64(user_data: str) -> str:
     """What ``aws.ec2.LaunchTemplate(user_data=...)`` takes."""
     return base64.b64encode(user_data.encode()).decode()

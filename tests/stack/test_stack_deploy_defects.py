@@ -3,10 +3,14 @@ suspected items), asserted on what the program registered after a mocked run."""
 
 import base64
 import email
-import json
+import tomllib
 
+import jsonschema
 import pytest
+import yaml
 
+from tests.components.test_node_user_data import CRD as NODEADM_CRD
+from tests.components.test_node_user_data import strict
 from tests.harness import (
     LAUNCH_TEMPLATE,
     node_group_registrations,
@@ -54,9 +58,14 @@ def test_every_chart_that_lets_values_set_its_image_runs_the_named_image_version
 
 
 def _node_config(user_data: str) -> dict:
+    """The one NodeConfig of a launch template's user data, checked against nodeadm's API (strict)."""
     message = email.message_from_string(base64.b64decode(user_data).decode())
     (part,) = [p for p in message.walk() if p.get_content_type() == "application/node.eks.aws"]
-    return json.loads(part.get_payload())
+    config = yaml.safe_load(part.get_payload())  # nodeadm reads YAML (and JSON, a subset)
+    crd = yaml.safe_load(NODEADM_CRD.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    jsonschema.validate(config, strict(version["schema"]["openAPIV3Schema"]))
+    return config
 
 
 @pytest.mark.parametrize("preview", MODES)
@@ -71,13 +80,28 @@ def test_al2023_efa_nodes_let_containers_lock_the_memory_efa_registers(preview):
     limits = {r["type"]: r for r in config["spec"]["containerd"]["baseRuntimeSpec"]["process"]["rlimits"]}
     assert limits["RLIMIT_MEMLOCK"]["soft"] == limits["RLIMIT_MEMLOCK"]["hard"] >= 2**40
     assert limits["RLIMIT_NOFILE"] == {"type": "RLIMIT_NOFILE", "soft": 65536, "hard": 1048576}  # AMI default kept
+    assert config["spec"]["instance"]["localStorage"] == {"strategy": "RAID0"}  # merged into the same NodeConfig
 
 
-def test_groups_without_efa_keep_the_amis_user_data():
-    run = run_stack("dev", False)
+@pytest.mark.parametrize("preview", MODES)
+def test_groups_without_efa_get_only_the_nvme_raid0(preview):
+    run = run_stack("dev", preview)
     component = node_group_registrations(run)["h100"].parent
     (template,) = [r for r in run.of_type(LAUNCH_TEMPLATE) if r.parent == component]
-    assert "userData" not in template.inputs
+    config = _node_config(template.plain_inputs["userData"])
+    assert config["spec"] == {"instance": {"localStorage": {"strategy": "RAID0"}}}
+
+
+def test_bottlerocket_groups_bind_containerd_and_the_kubelet_to_the_ephemeral_disks():
+    config = stack_config("dev")
+    config["gpu-inference:nodeGroups"][0]["amiType"] = "BOTTLEROCKET_x86_64_NVIDIA"
+    run = run_config(config, preview=True)
+    component = node_group_registrations(run)["h100"].parent
+    (template,) = [r for r in run.of_type(LAUNCH_TEMPLATE) if r.parent == component]
+    settings = tomllib.loads(base64.b64decode(template.plain_inputs["userData"]).decode())
+    (command,) = settings["settings"]["bootstrap-commands"].values()
+    assert command["commands"][0] == ["apiclient", "ephemeral-storage", "init"]
+    assert {"/var/lib/containerd", "/var/lib/kubelet"} <= set(command["commands"][1])
 
 
 # --- suspected: managed node group updates ---------------------------------------------------------
