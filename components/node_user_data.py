@@ -33,23 +33,13 @@ from typing import Any
 import yaml
 
 from components.labels import AL2023_NVIDIA, BOTTLEROCKET_NVIDIA
+from sizing.instances import INSTANCES
 
 NODEADM_API_VERSION = "node.eks.aws/v1alpha1"
 NODEADM_CONTENT_TYPE = "application/node.eks.aws"
 NODEADM_AMI_RELEASE = "v20260724"  # the amazon-eks-ami release whose NodeConfig API is vendored
 MIME_BOUNDARY = "//gpu-inference-nodeadm//"
 
-# Instance-store NVMe per instance type: (disks, GB per disk), from the EC2 instance-type pages
-# ("Instance store volumes": p4d/p4de 8 x 1000 GB NVMe SSD, p5/p5e/p5en 8 x 3840 GB NVMe SSD).
-# botocore's ec2 model has no instance-storage data. Belongs in sizing.instances.InstanceType
-# (its local_nvme_gb is the product of these two).
-INSTANCE_STORE_NVME: dict[str, tuple[int, int]] = {
-    "p4d.24xlarge": (8, 1000),
-    "p4de.24xlarge": (8, 1000),
-    "p5.48xlarge": (8, 3840),
-    "p5e.48xlarge": (8, 3840),
-    "p5en.48xlarge": (8, 3840),
-}
 
 # What the RAID0 array holds (the defaults of both AMIs' local-storage setup).
 LOCAL_STORAGE_DIRS = ("/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods")
@@ -57,12 +47,13 @@ BOTTLEROCKET_BOOTSTRAP_COMMAND = "010-ephemeral-storage"
 
 
 def has_instance_store(instance_type: str) -> bool:
-    return instance_type in INSTANCE_STORE_NVME
+    """From the catalog (``sizing.instances``); an instance type outside it has none we know of."""
+    return instance_store_gb(instance_type) > 0
 
 
 def instance_store_gb(instance_type: str) -> int:
-    disks, gb = INSTANCE_STORE_NVME.get(instance_type, (0, 0))
-    return disks * gb
+    instance = INSTANCES.get(instance_type)
+    return instance.local_nvme_gb if instance is not None else 0
 
 
 def ephemeral_storage_gb(instance_type: str, root_volume_gib: int) -> float:

@@ -22,8 +22,13 @@ class InstanceType:
     vcpus: int
     memory_gib: int
     efa_interfaces: int
-    local_nvme_gb: int
+    instance_store_disks: int  # NVMe instance-store disks ("Instance store volumes" on the EC2 pages)
+    instance_store_disk_gb: int
     on_demand_usd_per_hour: float
+
+    @property
+    def local_nvme_gb(self) -> int:
+        return self.instance_store_disks * self.instance_store_disk_gb
 
     @property
     def gpu(self) -> Gpu:
@@ -37,11 +42,11 @@ class InstanceType:
 INSTANCES: dict[str, InstanceType] = {
     it.name: it
     for it in (
-        InstanceType("p4d.24xlarge", "A100-40GB", 8, 96, 1152, 4, 8000, 21.96),
-        InstanceType("p4de.24xlarge", "A100-80GB", 8, 96, 1152, 4, 8000, 27.45),
-        InstanceType("p5.48xlarge", "H100-80GB", 8, 192, 2048, 32, 30720, 55.04),
-        InstanceType("p5e.48xlarge", "H200-141GB", 8, 192, 2048, 32, 30720, 63.30),
-        InstanceType("p5en.48xlarge", "H200-141GB", 8, 192, 2048, 16, 30720, 63.30),
+        InstanceType("p4d.24xlarge", "A100-40GB", 8, 96, 1152, 4, 8, 1000, 21.96),
+        InstanceType("p4de.24xlarge", "A100-80GB", 8, 96, 1152, 4, 8, 1000, 27.45),
+        InstanceType("p5.48xlarge", "H100-80GB", 8, 192, 2048, 32, 8, 3840, 55.04),
+        InstanceType("p5e.48xlarge", "H200-141GB", 8, 192, 2048, 32, 8, 3840, 63.30),
+        InstanceType("p5en.48xlarge", "H200-141GB", 8, 192, 2048, 16, 8, 3840, 63.30),
     )
 }
 
