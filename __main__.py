@@ -37,6 +37,8 @@ from components.node_autoscaling import (
 )
 from components.server_pod import LWS_API_VERSION, LWS_KIND, startup_seconds, workload_name
 from stack.autoscaling_report import stack_report
+from components.model_access import model_accesses
+from components.prepull import prepull_per_group
 from stack.config import ConfigError
 from stack.outputs import export_outputs
 from stack.program import load
@@ -163,13 +165,26 @@ keda = (
     else None
 )
 
+# S3 sources: a Pod Identity role, read policy and ServiceAccount per model (or namespace).
+accesses = model_accesses(
+    placement.models,
+    cluster_name=cluster.name,
+    namespace=config.cluster.namespace,
+    k8s_provider=cluster.provider,
+    tags=tags,
+    depends_on=[*([cluster.pod_identity_agent] if cluster.pod_identity_agent else []), cluster.namespace],
+)
+
+servers = {}
 for model in placement.models:
     depends_on = [node_groups[model.node_group], *([gpu_enablement] if gpu_enablement else [])]
+    if model.name in accesses:
+        depends_on.append(accesses[model.name].association)
     if model.multi_node:
         depends_on += [lws_controller, *([efa] if efa else [])]
     if model.scheduling.kai and kai is not None:
         depends_on.append(kai)
-    served = ModelServer(
+    served = servers[model.name] = ModelServer(
         model.name,
         ModelServerArgs(
             model=model,
@@ -219,6 +234,10 @@ for model in placement.models:
                 wait_seconds=served.smoke_wait_seconds,
             ),
         )
+
+prepull_per_group(placement, servers, namespace=cluster.namespace, provider=cluster.provider)
+for name, served in servers.items():
+    pulumi.log.info(f"start time {name}: {served.startup.describe()}")
 
 # 3. Exports: the contract other teams read (stack/outputs.py).
 export_outputs(placement, cluster_name=cluster.name, plan_extra=report.to_dict())

@@ -65,6 +65,7 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("gpu-inference:components:Cluster", name, None, opts)
         config = args.config
         self.ready = []
+        self.pod_identity_agent: aws.eks.Addon | None = None  # adopted clusters: the platform runs it
         self.cni_policy_on_node_role = (
             config.existing is not None and config.existing.aws_node_credentials == "nodeRole"
         )
@@ -207,6 +208,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, system_nodes]),
         )
         self.ready = [cluster, agent, cni_association, system_nodes, coredns]
+        self.pod_identity_agent = agent
 
     def _adopt(self, name: str, args: ClusterArgs) -> None:
         existing = args.config.existing

@@ -11,8 +11,6 @@ reservation or Capacity Block decides placement itself (``NodeGroupConfig.create
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +20,7 @@ import pulumi_aws as aws
 
 from components.engines import engine_for
 from components.iam import node_metadata_options, node_role
+from components.node_user_data import node_group_user_data, user_data_base64
 from components.labels import (
     AL2023_NVIDIA,
     BOTTLEROCKET_NVIDIA,
@@ -100,13 +99,11 @@ def node_taints() -> list[aws.eks.NodeGroupTaintArgs]:
 # default RLIMIT_NOFILE is restated. Bottlerocket raises the limit itself where EFA is attached.
 AL2023_DEFAULT_NOFILE = {"type": "RLIMIT_NOFILE", "soft": 65536, "hard": 1048576}
 MEMLOCK_LIMIT_BYTES = 2**53  # effectively unlimited; exact through nodeadm's float64 JSON round trip
-USER_DATA_BOUNDARY = "GPU-INFERENCE"
 
 
-def efa_node_user_data() -> str:
-    """AL2023 user data (a MIME part EKS merges with its own NodeConfig) raising the containers'
-    locked-memory limit, base64-encoded as launch templates take it."""
-    node_config = {
+def efa_node_config() -> dict[str, Any]:
+    """An AL2023 NodeConfig part (EKS merges it with its own) raising the containers' locked-memory limit."""
+    return {
         "apiVersion": "node.eks.aws/v1alpha1",
         "kind": "NodeConfig",
         "spec": {
@@ -122,15 +119,6 @@ def efa_node_user_data() -> str:
             }
         },
     }
-    text = (
-        "MIME-Version: 1.0\n"
-        f'Content-Type: multipart/mixed; boundary="{USER_DATA_BOUNDARY}"\n\n'
-        f"--{USER_DATA_BOUNDARY}\n"
-        "Content-Type: application/node.eks.aws\n\n"
-        f"{json.dumps(node_config, sort_keys=True)}\n\n"
-        f"--{USER_DATA_BOUNDARY}--\n"
-    )
-    return base64.b64encode(text.encode()).decode()
 
 
 def efa_network_interfaces(
@@ -233,8 +221,10 @@ class GpuNodeGroup(pulumi.ComponentResource):
             launch_template_args["network_interfaces"] = efa_network_interfaces(
                 instance.efa_interfaces, security_groups
             )
-            if config.ami_type == AL2023_NVIDIA:
-                launch_template_args["user_data"] = efa_node_user_data()
+        efa_parts = [efa_node_config()] if config.efa and config.ami_type == AL2023_NVIDIA else []
+        user_data = node_group_user_data(config.ami_type, instance.name, efa_parts)
+        if user_data is not None:
+            launch_template_args["user_data"] = user_data_base64(user_data)
         if config.capacity_reservation_id is not None:
             launch_template_args["capacity_reservation_specification"] = (
                 aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(

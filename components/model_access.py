@@ -23,7 +23,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.s3_streamer import service_account_name
 from stack.model_source_s3 import S3Source
+from stack.placement import ModelPlacement
+from stack.project import PROJECT
 
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 POD_IDENTITY_AGENT_ADDON = "eks-pod-identity-agent"
@@ -156,7 +159,7 @@ class ModelAccess(pulumi.ComponentResource):
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             **_without_kind(service_account_manifest(args.service_account_name, args.namespace, args.labels)),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=list(args.depends_on)),
         )
         self.association = aws.eks.PodIdentityAssociation(
             f"{name}-pod-identity",
@@ -169,6 +172,42 @@ class ModelAccess(pulumi.ComponentResource):
         )
         self.service_account_name = args.service_account_name
         self.register_outputs({"roleArn": self.role.arn, "serviceAccountName": args.service_account_name})
+
+
+def model_accesses(
+    models: Sequence[ModelPlacement],
+    *,
+    cluster_name: pulumi.Input[str],
+    namespace: str,
+    k8s_provider: pulumi.ProviderResource,
+    tags: dict[str, str],
+    depends_on: Sequence[pulumi.Resource],
+) -> dict[str, ModelAccess]:
+    """Model name -> the access its pods use: one per S3 model (``roleScope: model``) and one shared
+    by the namespace's ``roleScope: namespace`` models. ``depends_on``: the pod-identity agent and
+    the namespace."""
+    by_account: dict[str, list[ModelPlacement]] = {}
+    for model in models:
+        source = model.config.source
+        if isinstance(source, S3Source) and model.config.replicas > 0:
+            by_account.setdefault(service_account_name(model.name, source), []).append(model)
+    out: dict[str, ModelAccess] = {}
+    for account, served in by_account.items():
+        access = ModelAccess(
+            f"{account}-access",
+            ModelAccessArgs(
+                cluster_name=cluster_name,
+                namespace=namespace,
+                service_account_name=account,
+                sources=[m.config.source for m in served],
+                k8s_provider=k8s_provider,
+                tags=tags,
+                labels={"app.kubernetes.io/part-of": PROJECT},
+                depends_on=depends_on,
+            ),
+        )
+        out.update({m.name: access for m in served})
+    return out
 
 
 def _without_kind(manifest: dict[str, Any]) -> dict[str, Any]:

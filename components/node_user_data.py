@@ -33,23 +33,13 @@ from typing import Any
 import yaml
 
 from components.labels import AL2023_NVIDIA, BOTTLEROCKET_NVIDIA
+from sizing.instances import INSTANCES
 
 NODEADM_API_VERSION = "node.eks.aws/v1alpha1"
 NODEADM_CONTENT_TYPE = "application/node.eks.aws"
 NODEADM_AMI_RELEASE = "v20260724"  # the amazon-eks-ami release whose NodeConfig API is vendored
 MIME_BOUNDARY = "//gpu-inference-nodeadm//"
 
-# Instance-store NVMe per instance type: (disks, GB per disk), from the EC2 instance-type pages
-# ("Instance store volumes": p4d/p4de 8 x 1000 GB NVMe SSD, p5/p5e/p5en 8 x 3840 GB NVMe SSD).
-# botocore's ec2 model has no instance-storage data. Belongs in sizing.instances.InstanceType
-# (its local_nvme_gb is the product of these two).
-INSTANCE_STORE_NVME: dict[str, tuple[int, int]] = {
-    "p4d.24xlarge": (8, 1000),
-    "p4de.24xlarge": (8, 1000),
-    "p5.48xlarge": (8, 3840),
-    "p5e.48xlarge": (8, 3840),
-    "p5en.48xlarge": (8, 3840),
-}
 
 # What the RAID0 array holds (the defaults of both AMIs' local-storage setup).
 LOCAL_STORAGE_DIRS = ("/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods")
@@ -57,12 +47,13 @@ BOTTLEROCKET_BOOTSTRAP_COMMAND = "010-ephemeral-storage"
 
 
 def has_instance_store(instance_type: str) -> bool:
-    return instance_type in INSTANCE_STORE_NVME
+    """From the catalog (``sizing.instances``); an instance type outside it has none we know of."""
+    return instance_store_gb(instance_type) > 0
 
 
 def instance_store_gb(instance_type: str) -> int:
-    disks, gb = INSTANCE_STORE_NVME.get(instance_type, (0, 0))
-    return disks * gb
+    instance = INSTANCES.get(instance_type)
+    return instance.local_nvme_gb if instance is not None else 0
 
 
 def ephemeral_storage_gb(instance_type: str, root_volume_gib: int) -> float:
@@ -125,6 +116,37 @@ def local_storage_user_data(ami_type: str, instance_type: str) -> str | None:
     raise ValueError(
         f"amiType {ami_type!r}: no local-storage user data for it; use {AL2023_NVIDIA} or {BOTTLEROCKET_NVIDIA}"
     )
+
+
+def merge_node_configs(*configs: dict[str, Any]) -> dict[str, Any]:
+    """One NodeConfig holding every part's spec (nested maps merged; a key set twice is an error),
+    so a node group's user data stays one document however many features add to it."""
+
+    def merge(into: dict[str, Any], other: dict[str, Any], path: str) -> None:
+        for key, value in other.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value, f"{path}.{key}")
+            elif key in into and into[key] != value:
+                raise ValueError(f"NodeConfig {path}.{key} is set twice with different values")
+            else:
+                into[key] = json.loads(json.dumps(value))
+
+    merged: dict[str, Any] = {"apiVersion": NODEADM_API_VERSION, "kind": "NodeConfig", "spec": {}}
+    for config in configs:
+        merge(merged["spec"], config["spec"], "spec")
+    return merged
+
+
+def node_group_user_data(ami_type: str, instance_type: str, node_configs: list[dict[str, Any]]) -> str | None:
+    """A GPU node group's launch-template user data: the local-storage setup where the instance has
+    NVMe, merged with the group's other NodeConfig parts (AL2023: one NodeConfig in one MIME
+    document); None when there is nothing to say."""
+    if ami_type == AL2023_NVIDIA:
+        parts = [*([nodeadm_local_storage_config()] if has_instance_store(instance_type) else []), *node_configs]
+        return al2023_user_data(merge_node_configs(*parts)) if parts else None
+    if node_configs:
+        raise ValueError(f"amiType {ami_type!r}: NodeConfig parts apply to {AL2023_NVIDIA} only")
+    return local_storage_user_data(ami_type, instance_type)
 
 
 def user_data_base64(user_data: str) -> str:

@@ -14,14 +14,22 @@ memory, and run as nobody with nothing mounted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
+
 from components.labels import NODE_GROUP_LABEL, gpu_toleration
+from stack.placement import Placement
 
 # registry.k8s.io/pause: the image Kubernetes itself uses for pod sandboxes (multi-arch, ~300 kB).
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 PREPULL_LABEL = "gpu-inference.io/prepull"
+# The program gives every GPU node group its pre-pull DaemonSet, so start-time estimates
+# (components.server_pod.startup_estimate) count the image as present.
+IMAGES_PREPULLED = True
 NOBODY_UID = 65534
 TINY = {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
 
@@ -102,4 +110,58 @@ def images_by_node_group(placements: Sequence[tuple[str, str]]) -> dict[str, lis
     for group, image in placements:
         if image not in out.setdefault(group, []):
             out[group].append(image)
+    return out
+
+
+@dataclass
+class ImagePrePullArgs:
+    """``images`` the group's models run; ``image_pull_secrets`` the Secrets (by name) a private
+    registry needs, which ``depends_on`` holds with the namespace."""
+
+    node_group: str
+    images: Sequence[str]
+    namespace: str
+    provider: k8s.Provider
+    image_pull_secrets: Sequence[str] = ()
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+
+
+class ImagePrePull(pulumi.ComponentResource):
+    """The pre-pull DaemonSet of one GPU node group. Pulumi does not await its rollout: a node's
+    pull is best effort ahead of the servers, which are awaited themselves."""
+
+    def __init__(self, name: str, args: ImagePrePullArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gpu-inference:components:ImagePrePull", name, None, opts)
+        manifest = prepull_daemonset(args.node_group, args.images, args.namespace, args.image_pull_secrets)
+        self.daemon_set = k8s.apps.v1.DaemonSet(
+            name,
+            metadata={**manifest["metadata"], "annotations": {"pulumi.com/skipAwait": "true"}},
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on)),
+        )
+        self.register_outputs({"daemonSet": self.daemon_set.metadata["name"]})
+
+
+def prepull_per_group(
+    placement: Placement, servers: Mapping[str, Any], *, namespace: k8s.core.v1.Namespace, provider: k8s.Provider
+) -> dict[str, ImagePrePull]:
+    """One pre-pull per GPU node group holding every image of its models; ``servers`` maps a model's
+    name to its ``ModelServer`` (its image, and the pull Secrets the DaemonSet needs too)."""
+    out = {}
+    pairs = [(model.node_group, servers[model.name].image) for model in placement.models]
+    for group, images in images_by_node_group(pairs).items():
+        served = [servers[m.name] for m in placement.models if m.node_group == group]
+        pull_secrets = sorted({name for server in served for name in server.image_pull_secrets})
+        secrets = [server.secrets[name] for server in served for name in server.image_pull_secrets]
+        out[group] = ImagePrePull(
+            prepull_name(group),
+            ImagePrePullArgs(
+                node_group=group,
+                images=images,
+                namespace=placement.config.cluster.namespace,
+                provider=provider,
+                image_pull_secrets=pull_secrets,
+                depends_on=[namespace, *secrets],
+            ),
+        )
     return out

@@ -66,6 +66,14 @@ def streamer_settings(pod_vcpus: float, pod_memory_gib: float, shm_gib: float, w
     return StreamerSettings(concurrency=concurrency, memory_limit_bytes=memory_limit)
 
 
+NAMESPACE_READER = "model-weights-reader"  # the shared ServiceAccount of roleScope: namespace
+
+
+def service_account_name(server: str, source: S3Source) -> str:
+    """The pods' ServiceAccount, which the Pod Identity association binds to the read role."""
+    return NAMESPACE_READER if source.role_scope == "namespace" else server
+
+
 def model_reference(source: S3Source) -> str:
     """The model path ``vllm serve`` gets: the prefix as an s3:// URI."""
     return source.uri

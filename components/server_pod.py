@@ -34,8 +34,11 @@ from components.labels import (
     NODE_GROUP_LABEL,
     gpu_toleration,
 )
+from components.node_user_data import has_instance_store
+from components.prepull import IMAGES_PREPULLED
 from components.smoke_test import digest, smoke_labels
 from sizing.instances import InstanceType
+from sizing.startup import START_ESTIMATE_ANNOTATION, StartupEstimate, estimate_startup
 from stack.config import KAI_SCHEDULER_NAME, ModelScheduling
 from stack.outputs import PORT  # part of the outputs contract (the URLs' port)
 from stack.placement import ModelPlacement
@@ -118,19 +121,37 @@ def startup_failure_threshold(seconds: int) -> int:
     return math.ceil(seconds / STARTUP_PROBE_PERIOD_SECONDS)
 
 
-def await_timeout_seconds(startup_seconds: int) -> int:
+def await_timeout_seconds(startup_seconds: int, image_pull_seconds: float = IMAGE_PULL_SECONDS) -> int:
     """How long ``pulumi up`` waits for the workload: image pull, then the startup budget, +10%.
 
     A server still not ready by then is crash-looping or stuck, and the update fails instead
     of waiting forever (pulumi-kubernetes' default is 10 minutes, too short for a 70B load).
     """
-    return int((IMAGE_PULL_SECONDS + startup_seconds) * 1.1)
+    return int((image_pull_seconds + startup_seconds) * 1.1)
+
+
+def weights_source(engine: Engine, model: ModelPlacement) -> str:
+    """Where the pod reads its weights from, as ``sizing.startup`` rates it."""
+    if engine.downloads_weights(model):
+        return "huggingFace"  # NIM's download from NGC too
+    return "s3" if getattr(model.config.source, "type", None) == "s3" else "volume"
+
+
+def startup_estimate(engine: Engine, model: ModelPlacement) -> StartupEstimate:
+    """One replica's start: image (pre-pulled on its GPU group), weights from its source (through
+    the instance-store NVMe where the node has it), compile, and the group forming across nodes."""
+    return estimate_startup(
+        model.plan.weights_gib_total,
+        weights_source(engine, model),
+        prepulled=IMAGES_PREPULLED,
+        local_nvme=has_instance_store(model.plan.instance_type),
+        extra_s=GROUP_JOIN_SECONDS if model.multi_node else 0,
+    )
 
 
 def startup_seconds(engine: Engine, model: ModelPlacement) -> int:
-    """The startup probe's budget: the weights' load, plus the group forming across nodes."""
-    seconds = load_seconds(model.plan.weights_gib_total, engine.downloads_weights(model))
-    return seconds + (GROUP_JOIN_SECONDS if model.multi_node else 0)
+    """The startup probe's budget: the estimate's load and compile (and group forming), with its margin."""
+    return startup_estimate(engine, model).startup_probe_budget_s
 
 
 def drain_seconds(model: ModelPlacement) -> int:
@@ -199,7 +220,10 @@ def deployment_strategy(model: ModelPlacement) -> dict[str, Any]:
 
 def step_seconds(engine: Engine, model: ModelPlacement) -> int:
     """One replica replaced: the old pod drains, the new one pulls its image and loads (+10%)."""
-    return await_timeout_seconds(startup_seconds(engine, model) + termination_grace_seconds(model))
+    estimate = startup_estimate(engine, model)
+    return await_timeout_seconds(
+        startup_seconds(engine, model) + termination_grace_seconds(model), estimate.image_pull_s * estimate.margin
+    )
 
 
 def workload_timeout_seconds(engine: Engine, model: ModelPlacement) -> int:
@@ -314,6 +338,7 @@ def pod_template(
     annotations: dict[str, str],
     security_context: dict[str, Any] | None = None,
     image_pull_secrets: list[str] | None = None,
+    service_account: str | None = None,
 ) -> dict[str, Any]:
     """The pod template every server pod shares: affinity, tolerations, no host namespaces, the
     scheduler (KAI with its queue label when configured)."""
@@ -330,6 +355,8 @@ def pod_template(
         "terminationGracePeriodSeconds": termination_grace_seconds(model),
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, **(security_context or {})},
     }
+    if service_account:
+        spec["serviceAccountName"] = service_account
     if image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in image_pull_secrets]
     labels = {**labels, NODE_GROUP_LABEL: model.node_group, **scheduling_labels(model.scheduling)}
@@ -419,6 +446,7 @@ def pod_templates(
             annotations=annotations,
             security_context=engine.pod_security_context(model),
             image_pull_secrets=engine.image_pull_secrets(secrets),
+            service_account=engine.service_account(model),
         )
     return templates
 
@@ -670,9 +698,10 @@ class ModelServer(pulumi.ComponentResource):
             return {"name": object_name, "namespace": args.namespace, "labels": labels, **extra}
 
         secrets: dict[str, str] = {}
+        self.secrets: dict[str, k8s.core.v1.Secret] = {}  # by name: the pre-pull reads the image's pull secret
         for secret in engine.secrets(model, args.secrets):
             secrets[secret.suffix] = f"{server}-{secret.suffix}"
-            k8s.core.v1.Secret(
+            self.secrets[secrets[secret.suffix]] = k8s.core.v1.Secret(
                 f"{name}-{secret.suffix}",
                 metadata=metadata(secrets[secret.suffix]),
                 type=secret.type,
@@ -681,6 +710,8 @@ class ModelServer(pulumi.ComponentResource):
             )
 
         image = engine.image(model)
+        self.image, self.image_pull_secrets = image, engine.image_pull_secrets(secrets) or []
+        self.startup = startup_estimate(engine, model)
         timeout = workload_timeout_seconds(engine, model)
         workload_opts = workload_options(
             pulumi.ResourceOptions(
@@ -693,7 +724,10 @@ class ModelServer(pulumi.ComponentResource):
         )
         replicas = model.config.replicas if args.replicas is None else args.replicas
         shape = {"replicas": replicas, "pod_annotations": args.pod_annotations}
-        annotations = await_annotations(timeout, model.multi_node, replicas)
+        annotations = {
+            **await_annotations(timeout, model.multi_node, replicas),
+            START_ESTIMATE_ANNOTATION: self.startup.describe(),
+        }
         self.smoke_service, self.smoke_wait_seconds, self.smoke_depends_on = server, None, []
         if model.multi_node:
             spec = leader_worker_set_spec(

@@ -23,12 +23,17 @@ class InstanceType:
     vcpus: int
     memory_gib: int
     efa_interfaces: int
-    local_nvme_gb: int
+    instance_store_disks: int  # NVMe instance-store disks ("Instance store volumes" on the EC2 pages)
+    instance_store_disk_gb: int
 
     @property
     def on_demand_usd_per_hour(self) -> float:
         """The price table's figure (``sizing.prices``: region, date and source with it)."""
         return ON_DEMAND[self.name].usd_per_hour
+
+    @property
+    def local_nvme_gb(self) -> int:
+        return self.instance_store_disks * self.instance_store_disk_gb
 
     @property
     def gpu(self) -> Gpu:
@@ -42,11 +47,11 @@ class InstanceType:
 INSTANCES: dict[str, InstanceType] = {
     it.name: it
     for it in (
-        InstanceType("p4d.24xlarge", "A100-40GB", 8, 96, 1152, 4, 8000),
-        InstanceType("p4de.24xlarge", "A100-80GB", 8, 96, 1152, 4, 8000),
-        InstanceType("p5.48xlarge", "H100-80GB", 8, 192, 2048, 32, 30720),
-        InstanceType("p5e.48xlarge", "H200-141GB", 8, 192, 2048, 32, 30720),
-        InstanceType("p5en.48xlarge", "H200-141GB", 8, 192, 2048, 16, 30720),
+        InstanceType("p4d.24xlarge", "A100-40GB", 8, 96, 1152, 4, 8, 1000),
+        InstanceType("p4de.24xlarge", "A100-80GB", 8, 96, 1152, 4, 8, 1000),
+        InstanceType("p5.48xlarge", "H100-80GB", 8, 192, 2048, 32, 8, 3840),
+        InstanceType("p5e.48xlarge", "H200-141GB", 8, 192, 2048, 32, 8, 3840),
+        InstanceType("p5en.48xlarge", "H200-141GB", 8, 192, 2048, 16, 8, 3840),
     )
 }
 

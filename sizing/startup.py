@@ -28,6 +28,8 @@ from typing import Literal
 Source = Literal["s3", "huggingFace", "volume"]
 SOURCES: tuple[str, ...] = ("s3", "huggingFace", "volume")
 MIB_PER_GIB = 1024
+# On each server workload: its estimate's describe(), behind its probe budget and await (``make synth`` prints it).
+START_ESTIMATE_ANNOTATION = "gpu-inference.io/start-estimate"
 
 
 @dataclass(frozen=True)

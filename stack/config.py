@@ -31,6 +31,7 @@ from stack.engine_release import DEFAULT_VLLM_IMAGE, SizingAccounting, release_f
 from stack.autoscaling_config import AutoscalingConfig, CapacityBlockWindow, ClusterAutoscalingConfig, PriceOverrides
 from stack.kubernetes_names import dns1123_label
 from stack.monitoring_config import MonitoringConfig
+from stack.model_source_s3 import S3Source
 from stack.project import PROJECT
 
 DEFAULT_NAMESPACE = "inference"
@@ -638,7 +639,7 @@ class ModelConfig(_Model):
     architecture: dict[str, Any] | None = Field(
         None, description="config.json fields, required when model is not a catalog name"
     )
-    source: HuggingFaceSource | VolumeSource = Field(
+    source: HuggingFaceSource | VolumeSource | S3Source = Field(
         default_factory=lambda: HuggingFaceSource(type="huggingFace"), discriminator="type"
     )
     # The serving settings: one field per row of stack.serving_settings.SERVING_SETTINGS.
@@ -755,10 +756,13 @@ class StackConfig(_Model):
         return next(group for group in self.node_groups if group.name == name)
 
 
+SOURCE_TYPES: dict[str, type[BaseModel]] = {"huggingFace": HuggingFaceSource, "volume": VolumeSource, "s3": S3Source}
+
+
 def _union_tag(part: Any, after: str) -> bool:
     """Whether a location part is a discriminated union's tag (not a field the user wrote)."""
     if after.endswith("source"):
-        return part in ("huggingFace", "volume")
+        return part in SOURCE_TYPES
     if after.endswith("engine"):
         return part in ENGINE_OPTIONS
     return False
@@ -787,8 +791,8 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if previous == "source" and part in ("huggingFace", "volume"):
-            current = HuggingFaceSource if part == "huggingFace" else VolumeSource
+        if previous == "source" and part in SOURCE_TYPES:
+            current = SOURCE_TYPES[part]
             continue
         if previous == "engine" and part in ENGINE_OPTIONS:
             current = ENGINE_OPTIONS[part]

@@ -140,6 +140,13 @@ def cluster_warnings(placement: Placement) -> list[str]:
     if existing is None or not placement.models:
         return []
     warnings = []
+    streamed = [m.name for m in placement.models if getattr(m.config.source, "type", None) == "s3"]
+    if streamed:
+        warnings.append(
+            f"models {', '.join(streamed)} stream from S3 with EKS Pod Identity credentials: the adopted cluster "
+            "must run the eks-pod-identity-agent add-on (the stack installs it only on clusters it creates), or "
+            "their pods get no credentials and fail to load"
+        )
     if existing.network_policy_enforced is None:
         warnings.append(
             "cluster.existing.networkPolicyEnforced is not declared: every model gets a NetworkPolicy admitting only "

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from stack.autoscaling_report import report_lines
+from sizing.startup import START_ESTIMATE_ANNOTATION
 from stack.mockrun import ROOT, Run, Secret, Unknown, load_stack_config, run_program
 
 COMPUTED = "<computed>"
@@ -169,6 +170,17 @@ def accounting_summary(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
+def start_estimates(run: Run) -> list[str]:
+    """Each server's start-time estimate, from the annotation on its workload."""
+    lines = []
+    for registration in run.registrations:
+        metadata = registration.plain_inputs.get("metadata") if registration.type.startswith("kubernetes:") else None
+        estimate = ((metadata or {}).get("annotations") or {}).get(START_ESTIMATE_ANNOTATION)
+        if estimate:
+            lines.append(f"  {registration.name:<20} {estimate}")
+    return ["Start time per replica (sizing.startup):", *lines] if lines else []
+
+
 def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
     config = load_stack_config(stack)
     plain, secrets = _secrets_from_config(config)
@@ -179,6 +191,8 @@ def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
     for line in plan_summary(plan) + accounting_summary(plan):
         print(line)
     for line in report_lines(plan):
+        print(line)
+    for line in start_estimates(run):
         print(line)
     print()
     print(f"Resources ({'preview' if preview else 'update'} under mocks, {len(run.registrations)} registrations):")

@@ -33,8 +33,8 @@ from components.addons import (  # noqa: E402
 from components.engines import ENGINES  # noqa: E402
 from components.gpu_enablement import CHART_REPO, CHART_VERSION  # noqa: E402
 from components.labels import CNI_POLICY_ARN, NODE_POLICY_ARNS, NODE_SELECTOR_OPERATORS  # noqa: E402
-from components.server_pod import load_seconds  # noqa: E402
 from sizing.instances import INSTANCES  # noqa: E402
+from sizing.startup import estimate_startup  # noqa: E402
 from stack.kubernetes_names import quantity_value  # noqa: E402
 from stack.mockrun import Registration, Run, Secret, load_stack_config, run_program  # noqa: E402
 from verify.selectors import affinity_matches, tolerates  # noqa: E402
@@ -292,7 +292,17 @@ def _check_probes(
             problems.append(f"{where}: {probe} missing or not on {path}")
     startup = c.get("startupProbe", {})
     budget = int(startup.get("failureThreshold", 0) * startup.get("periodSeconds", 0))
-    needed = load_seconds(plan["weights_gib_total"], download=False)
+    # The expected load (no margin) from the source the pod shows: the streamer's flag, a claim, or a download.
+    pod = registration.plain_inputs["spec"]
+    source = (
+        "s3"
+        if "runai_streamer" in (c.get("args") or [])
+        else "volume"
+        if "persistentVolumeClaim" in json.dumps(pod, default=str) and "NGC_API_KEY" not in _env(c)  # NIM: a cache
+        else "huggingFace"
+    )
+    expected = estimate_startup(plan["weights_gib_total"], source, prepulled=True, local_nvme=True)
+    needed = int(expected.weights_load_s + expected.compile_s)
     if plan["pods"] > 1:
         needed += 600  # the Ray cluster forming across nodes comes first
     if budget < needed:
@@ -377,6 +387,11 @@ def _check_vllm_source(where: str, pod: dict[str, Any], c: dict[str, Any], serve
             problems.append(f"{where}: model volume not read-only")
         if serves and (not model_mounts or not c["command"][-1].startswith(model_mounts[0]["mountPath"] + "/")):
             problems.append(f"{where}: serves {c['command'][-1]}, not the volume")
+    if "runai_streamer" in (c.get("args") or []):
+        if not pod.get("serviceAccountName") or "HF_TOKEN" in env or env.get("HF_HUB_OFFLINE", {}).get("value") != "1":
+            problems.append(f"{where}: streamed from S3 without its ServiceAccount, or with a Hugging Face token")
+        if serves and not c["command"][-1].startswith("s3://"):
+            problems.append(f"{where}: streams {c['command'][-1]}, not an s3:// prefix")
     return problems
 
 

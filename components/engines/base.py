@@ -67,6 +67,10 @@ class Engine:
     def pod_security_context(self, model: ModelPlacement) -> dict[str, Any] | None:
         return None
 
+    def service_account(self, model: ModelPlacement) -> str | None:
+        """The pods' ServiceAccount when they need AWS credentials (EKS Pod Identity), else the default."""
+        return None
+
     def image_pull_secrets(self, secrets: dict[str, str]) -> list[str] | None:
         return None
 

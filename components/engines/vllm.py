@@ -12,15 +12,18 @@ missing plugin fails loudly instead of falling back to TCP.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import pulumi
 
-from components import server_pod
+from components import s3_streamer, server_pod
 from components.engines import register
 from components.engines.base import Engine, EngineSecret, Env, Mounts, Volumes
+from sizing.instances import INSTANCES
 from stack.config import HuggingFaceSource, VolumeSource
 from stack.engine_release import DEFAULT_VLLM_IMAGE
+from stack.model_source_s3 import S3Source
 from stack.outputs import PORT
 from stack.placement import ModelPlacement
 from stack.serving_settings import vllm_args
@@ -40,6 +43,8 @@ def model_reference(model: ModelPlacement) -> str:
     source = model.config.source
     if isinstance(source, VolumeSource):
         return f"{MODELS_MOUNT}/{source.path}"
+    if isinstance(source, S3Source):
+        return s3_streamer.model_reference(source)
     if source.repo is not None:
         return source.repo
     if model.hf_repo_id is None:
@@ -71,7 +76,28 @@ def server_args(model: ModelPlacement) -> list[str]:
     source = model.config.source
     if isinstance(source, HuggingFaceSource) and source.revision:
         args += ["--revision", source.revision]
+    if isinstance(source, S3Source):
+        args += s3_streamer.load_args(streamer_settings(model))
     return args
+
+
+def streamer_settings(model: ModelPlacement) -> s3_streamer.StreamerSettings:
+    """The Run:ai streamer's threads and buffer from the pod's CPU and memory (one worker per GPU)."""
+    plan = model.plan
+    resources = server_pod.pod_resources(INSTANCES[plan.instance_type], plan.gpus_per_pod)
+    return s3_streamer.streamer_settings(
+        pod_vcpus=int(resources["requests"]["cpu"].removesuffix("m")) / 1000,
+        pod_memory_gib=int(resources["limits"]["memory"].removesuffix("Gi")),
+        shm_gib=server_pod.shm_size_mib(plan.gpus_per_pod) / 1024,
+        workers=plan.gpus_per_pod,
+    )
+
+
+def stack_region() -> str | None:
+    """The stack's AWS region as the AWS provider finds it (``aws:region``, else ``AWS_REGION`` or
+    ``AWS_DEFAULT_REGION``): where the streamer's S3 client signs its requests. None only outside
+    a deployable program (the provider refuses to run without a region)."""
+    return pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
 def leader_script(model: ModelPlacement) -> str:
@@ -125,6 +151,10 @@ class Vllm(Engine):
     def downloads_weights(self, model: ModelPlacement) -> bool:
         return isinstance(model.config.source, HuggingFaceSource)
 
+    def service_account(self, model: ModelPlacement) -> str | None:
+        source = model.config.source
+        return s3_streamer.service_account_name(model.name, source) if isinstance(source, S3Source) else None
+
     def command(self, model: ModelPlacement, role: str) -> tuple[list[str] | None, list[str] | None]:
         if role == "worker":
             return ["/bin/bash", "-c", worker_script()], None
@@ -161,6 +191,13 @@ class Vllm(Engine):
                 {"name": "models", "persistentVolumeClaim": {"claimName": source.claim_name, "readOnly": True}}
             )
             mounts.append({"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True})
+        elif isinstance(source, S3Source):
+            region = stack_region()
+            env += [
+                e
+                for e in s3_streamer.server_env(region=region or "", assets_cache_dir=f"{CACHE_MOUNT}/vllm-assets")
+                if region or not e["name"].endswith("REGION")
+            ]
         elif "hf-token" in secrets:
             env.append(
                 {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secrets["hf-token"], "key": "token"}}}

@@ -132,3 +132,69 @@ def test_the_component_binds_the_role_to_the_service_account(tmp_path):
     assert association.inputs["clusterName"] == "gpu-cluster"
     assert addon.inputs["addonName"] == POD_IDENTITY_AGENT_ADDON
     assert addon.urn in association.dependencies
+
+
+# Through the program: prod streams its 70B from S3.
+
+MODES = [pytest.param(False, id="update"), pytest.param(True, id="preview")]
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+@pytest.mark.parametrize("preview", MODES)
+def test_prods_read_policy_names_exactly_the_configured_bucket_and_prefix(preview):
+    from tests.harness import run_stack, stack_config
+
+    uri = stack_config("prod")["gpu-inference:models"][1]["source"]["uri"]
+    bucket, prefix = uri.removeprefix("s3://").split("/", 1)
+    run = run_stack("prod", preview)
+    (policy,) = [json.loads(r.plain_inputs["policy"]) for r in run.of_type(ROLE_POLICY)]
+    resources = {
+        resource
+        for statement in policy["Statement"]
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    }
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{prefix}/*"}
+    actions = {statement["Action"] for statement in policy["Statement"]}
+    assert actions == {"s3:ListBucket", "s3:GetObject"}
+    (listing,) = [s for s in policy["Statement"] if s["Action"] == "s3:ListBucket"]
+    assert set(listing["Condition"]["StringLike"]["s3:prefix"]) == {prefix, f"{prefix}/*"}
+    assert findings(policy) == []
+
+
+def test_models_of_namespace_scope_share_one_role_and_service_account():
+    from tests.harness import deployments, run_config, stack_config
+
+    config = stack_config("prod")
+    models = config["gpu-inference:models"]
+    models[0]["source"] = {"type": "s3", "uri": "s3://example-model-weights/small", "roleScope": "namespace"}
+    models[1]["source"]["roleScope"] = "namespace"
+    run = run_config(config, preview=True)
+    (policy,) = [json.loads(r.plain_inputs["policy"]) for r in run.of_type(ROLE_POLICY)]
+    (objects,) = [s["Resource"] for s in policy["Statement"] if s["Action"] == "s3:GetObject"]
+    assert sorted(objects) == [
+        "arn:aws:s3:::example-model-weights/meta-llama/Llama-3.1-70B-Instruct/*",
+        "arn:aws:s3:::example-model-weights/small/*",
+    ]
+    (association,) = run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    served = deployments(run)
+    accounts = {served[m["name"]].plain_inputs["spec"]["template"]["spec"]["serviceAccountName"] for m in models[:2]}
+    assert accounts == {association.plain_inputs["serviceAccount"]}
+    assert "serviceAccountName" not in served["qwen2-5-72b"].plain_inputs["spec"]["template"]["spec"]
+
+
+def test_on_a_created_cluster_the_association_waits_for_the_one_pod_identity_agent():
+    from tests.harness import run_config, stack_config
+
+    config = stack_config("dev")
+    config["gpu-inference:models"][1]["source"] = {"type": "s3", "uri": "s3://example-model-weights/llama-70b"}
+    run = run_config(config, preview=True)
+    (agent,) = [
+        r for r in run.of_type("aws:eks/addon:Addon") if r.plain_inputs["addonName"] == "eks-pod-identity-agent"
+    ]
+    (association,) = [
+        r for r in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") if "access" in r.name
+    ]
+    assert agent.urn in association.dependencies
+    account = next(r for r in run.of_type("kubernetes:core/v1:ServiceAccount") if "access" in r.name)
+    namespace = next(r for r in run.of_type("kubernetes:core/v1:Namespace"))
+    assert namespace.urn in account.dependencies, "the ServiceAccount is created once its namespace exists"

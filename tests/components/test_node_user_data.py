@@ -9,12 +9,12 @@ import yaml
 
 from components.labels import AL2023_NVIDIA, BOTTLEROCKET_NVIDIA
 from components.node_user_data import (
-    INSTANCE_STORE_NVME,
     LOCAL_STORAGE_DIRS,
     NODEADM_CONTENT_TYPE,
     al2023_user_data,
     bottlerocket_user_data,
     ephemeral_storage_gb,
+    has_instance_store,
     instance_store_gb,
     local_storage_user_data,
     user_data_base64,
@@ -92,8 +92,8 @@ def test_no_user_data_without_instance_store_and_a_clear_error_for_other_amis():
 
 def test_every_catalog_instance_has_its_nvme_disks_and_they_add_up_to_the_catalog():
     for name, instance in INSTANCES.items():
-        assert name in INSTANCE_STORE_NVME
-        assert instance_store_gb(name) == instance.local_nvme_gb
+        assert instance.instance_store_disks == 8 and instance.instance_store_disk_gb >= 1000  # the EC2 pages
+        assert has_instance_store(name) and instance_store_gb(name) == instance.local_nvme_gb
 
 
 def test_the_launch_template_gets_base64():

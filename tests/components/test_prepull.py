@@ -54,3 +54,28 @@ def test_images_are_grouped_per_node_group_and_an_empty_group_is_an_error():
     assert groups == {"a": [VLLM, NIM], "b": [NIM]}
     with pytest.raises(ValueError, match="'c'"):
         prepull_daemonset("c", [], "inference")
+
+
+# Through the program: one DaemonSet per GPU node group, holding the images of that group's models.
+
+DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "multinode"])
+def test_each_gpu_group_prepulls_the_images_of_its_models(stack, preview):
+    from tests.harness import run_stack, workloads
+
+    run = run_stack(stack, preview)
+    expected: dict[str, set[str]] = {}
+    for name, workload in workloads(run).items():
+        group = run.outputs["models"][name]["nodeGroup"]
+        for template in workload.templates.values():
+            expected.setdefault(group, set()).update(c["image"] for c in template["spec"]["containers"])
+    pulled = {}
+    for daemon_set in run.of_type(DAEMON_SET):
+        spec = daemon_set.plain_inputs["spec"]["template"]["spec"]
+        group = spec["nodeSelector"][NODE_GROUP_LABEL]
+        pulled[group] = {c["image"] for c in spec["initContainers"]}
+        assert daemon_set.plain_inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    assert pulled == expected

@@ -52,8 +52,8 @@ CASES = {
         ["models[0].source.readonly: unknown key; valid keys here are type, claimName, path"],
     ),
     "unknown source type": (
-        lambda c: model(c).update(source={"type": "s3"}),
-        ["models[0].source:", "'huggingFace', 'volume'"],
+        lambda c: model(c).update(source={"type": "gcs"}),
+        ["models[0].source:", "'huggingFace', 'volume', 's3'"],
     ),
     "unknown node group key": (
         lambda c: group(c).update(maxNode=3),

@@ -83,7 +83,7 @@ def test_short_startup_budget_is_caught(monkeypatch):
 
 
 def test_default_await_timeout_is_caught(monkeypatch):
-    monkeypatch.setattr(server_pod, "await_timeout_seconds", lambda seconds: 600)
+    monkeypatch.setattr(server_pod, "await_timeout_seconds", lambda seconds, *pull: 600)
     assert "Pulumi await timeout 600s is shorter than the startup budget" in violations()
 
 

@@ -1,5 +1,7 @@
 """The real __main__.py with each Pulumi.<stack>.yaml, in update and preview mode."""
 
+import json
+
 import pytest
 
 from stack.mockrun import Unknown
@@ -123,17 +125,31 @@ def test_adopted_cluster_subnets_come_from_the_platform_stack(preview):
 
 
 @pytest.mark.parametrize("preview", MODES)
-def test_prod_adopts_the_platform_cluster_and_serves_70b_from_a_volume(preview):
+def test_prod_adopts_the_platform_cluster_and_streams_70b_from_s3(preview):
     run = run_stack("prod", preview)
     assert not run.of_type("eks:index:Cluster")
     (reference,) = run.of_type("pulumi:pulumi:StackReference")
     assert reference.inputs["name"] == "acme/platform/prod"
     assert run.outputs["clusterName"] == "platform-prod"
     assert node_group_registrations(run)["h100-reserved"].inputs["subnetIds"] == ["subnet-0123456789abcdef3"]
-    c = container(deployments(run)["llama-3-1-70b"])
-    assert c["command"] == ["vllm", "serve", "/models/meta-llama/Llama-3.1-70B-Instruct"]
-    assert {"name": "HF_HUB_OFFLINE", "value": "1"} in c["env"]
-    assert not [e for e in c["env"] if e["name"] == "HF_TOKEN"]
+    uri = stack_config("prod")["gpu-inference:models"][1]["source"]["uri"]
+    workload = deployments(run)["llama-3-1-70b"]
+    c = container(workload)
+    assert c["command"] == ["vllm", "serve", uri]
+    assert c["args"][c["args"].index("--load-format") + 1] == "runai_streamer"
+    streamer = json.loads(c["args"][c["args"].index("--model-loader-extra-config") + 1])
+    assert streamer["concurrency"] >= 8 and 0 < streamer["memory_limit"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["HF_HUB_OFFLINE"] == "1" and env["AWS_REGION"] == stack_config("prod")["aws:region"]
+    assert env["VLLM_ASSETS_CACHE"].startswith("/cache/") and "HF_TOKEN" not in env
+    pod = workload.plain_inputs["spec"]["template"]["spec"]
+    (association,) = run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert association.plain_inputs["serviceAccount"] == pod["serviceAccountName"]
+    assert association.plain_inputs["namespace"] == workload.plain_inputs["metadata"]["namespace"]
+    assert association.urn in workload.dependencies
+    accounts = [r.plain_inputs["metadata"]["name"] for r in run.of_type("kubernetes:core/v1:ServiceAccount")]
+    assert pod["serviceAccountName"] in accounts
+    assert not [r for r in run.of_type("kubernetes:core/v1:Secret") if "llama-3-1-70b" in r.name]
     # Autoscaled: the floor it is created at (Pulumi.prod.yaml autoscaling.minReplicas).
     assert run.outputs["models"]["llama-3-1-70b"]["replicas"] == 2
 
