@@ -143,7 +143,9 @@ def test_prod_adopts_the_platform_cluster_and_streams_70b_from_s3(preview):
     assert env["HF_HUB_OFFLINE"] == "1" and env["AWS_REGION"] == stack_config("prod")["aws:region"]
     assert env["VLLM_ASSETS_CACHE"].startswith("/cache/") and "HF_TOKEN" not in env
     pod = workload.plain_inputs["spec"]["template"]["spec"]
-    (association,) = run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    (association,) = [
+        r for r in run.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") if "autoscaler" not in r.name
+    ]
     assert association.plain_inputs["serviceAccount"] == pod["serviceAccountName"]
     assert association.plain_inputs["namespace"] == workload.plain_inputs["metadata"]["namespace"]
     assert association.urn in workload.dependencies
