@@ -28,6 +28,7 @@ from components.capacity_block import CapacityBlockScaling, CapacityBlockSchedul
 from components.engines import engine_for
 from components.keda import Keda, KedaArgs, ModelAutoscaler, ModelAutoscalerArgs, paused_outside_window, scaled_object
 from components.labels import common_tags
+from components.model_access import model_accesses
 from components.monitoring import Monitoring, MonitoringArgs, scrape_ingress_rule
 from components.node_autoscaling import (
     ClusterAutoscaler,
@@ -35,10 +36,9 @@ from components.node_autoscaling import (
     node_autoscaler_checks,
     server_pod_annotations,
 )
+from components.prepull import prepull_per_group
 from components.server_pod import LWS_API_VERSION, LWS_KIND, startup_seconds, workload_name
 from stack.autoscaling_report import stack_report
-from components.model_access import model_accesses
-from components.prepull import prepull_per_group
 from stack.config import ConfigError
 from stack.outputs import export_outputs
 from stack.program import load

@@ -20,7 +20,6 @@ import pulumi_aws as aws
 
 from components.engines import engine_for
 from components.iam import node_metadata_options, node_role
-from components.node_user_data import node_group_user_data, user_data_base64
 from components.labels import (
     AL2023_NVIDIA,
     BOTTLEROCKET_NVIDIA,
@@ -32,6 +31,7 @@ from components.labels import (
     GPU_TAINT_VALUE,
     NODE_GROUP_LABEL,
 )
+from components.node_user_data import node_group_user_data, user_data_base64
 from components.server_pod import startup_seconds
 from stack.capacity_block import CapacityBlockSchedule
 from stack.placement import ModelPlacement, NodeGroupPlacement

@@ -27,11 +27,11 @@ from sizing.errors import SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
-from stack.engine_release import DEFAULT_VLLM_IMAGE, SizingAccounting, release_from_image, resolve_accounting
 from stack.autoscaling_config import AutoscalingConfig, CapacityBlockWindow, ClusterAutoscalingConfig, PriceOverrides
+from stack.engine_release import DEFAULT_VLLM_IMAGE, SizingAccounting, release_from_image, resolve_accounting
 from stack.kubernetes_names import dns1123_label
-from stack.monitoring_config import MonitoringConfig
 from stack.model_source_s3 import S3Source
+from stack.monitoring_config import MonitoringConfig
 from stack.project import PROJECT
 
 DEFAULT_NAMESPACE = "inference"

@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from stack.autoscaling_report import report_lines
 from sizing.startup import START_ESTIMATE_ANNOTATION
+from stack.autoscaling_report import report_lines
 from stack.mockrun import ROOT, Run, Secret, Unknown, load_stack_config, run_program
 
 COMPUTED = "<computed>"
