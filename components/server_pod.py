@@ -39,6 +39,7 @@ from components.prepull import IMAGES_PREPULLED
 from components.smoke_test import digest, smoke_labels
 from sizing.instances import InstanceType
 from sizing.startup import START_ESTIMATE_ANNOTATION, StartupEstimate, estimate_startup
+from sizing.throughput import RequestShape, predict_for_plan
 from stack.config import KAI_SCHEDULER_NAME, ModelScheduling
 from stack.outputs import PORT  # part of the outputs contract (the URLs' port)
 from stack.placement import ModelPlacement
@@ -61,10 +62,6 @@ DOWNLOAD_SECONDS_PER_GIB = 5
 IMAGE_PULL_SECONDS = 600  # server images are ~10 GB compressed
 STARTUP_PROBE_PERIOD_SECONDS = 10
 READINESS_PROBE_PERIOD_SECONDS = 10
-
-# Drain model (see drain_seconds): the slowest a sequence decodes when the batch is full. A
-# request may generate up to the context length; at this rate it still finishes in the grace.
-MIN_DECODE_TOKENS_PER_SECOND = 20
 
 # Multi-node (LeaderWorkerSet) serving.
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -157,10 +154,14 @@ def startup_seconds(engine: Engine, model: ModelPlacement) -> int:
 def drain_seconds(model: ModelPlacement) -> int:
     """How long in-flight requests may take to finish once the pod stops taking new ones: the
     model's ``drainSeconds``, else the longest request its context allows (``maxModelLen`` tokens)
-    at the slowest per-sequence decode rate (MIN_DECODE_TOKENS_PER_SECOND)."""
+    decoding at the time per output token the plan predicts (sizing.throughput) with the server
+    full: as many requests running as its KV cache holds at that length."""
     if model.config.drain_seconds is not None:
         return model.config.drain_seconds
-    return math.ceil(model.plan.settings.max_model_len / MIN_DECODE_TOKENS_PER_SECOND)
+    length = model.plan.settings.max_model_len
+    full = max(1, math.floor(model.plan.estimate.max_concurrency))
+    prediction = predict_for_plan(model.plan, model.architecture, RequestShape(1, max(1, length - 1)), full)
+    return math.ceil(length * prediction.tpot_s)
 
 
 def endpoint_removal_seconds() -> int:

@@ -153,3 +153,24 @@ def test_a_leader_worker_set_surges_one_group():
     (lws,) = run_config(config).of_type(LWS)
     rolling = lws.plain_inputs["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
     assert rolling == {"maxUnavailable": 0, "maxSurge": 1}
+
+
+def test_the_drain_is_the_longest_request_at_the_plans_predicted_decode_speed():
+    """A larger model decodes each token slower at the same context, so it gets a longer drain."""
+    config = stack_config("dev")
+    for model in config["gpu-inference:models"]:
+        model["replicas"] = 2
+    config["gpu-inference:nodeGroups"][0]["maxNodes"] = 2
+    run = run_config(config)
+
+    def drain(name):
+        pod = deployment(run, name).templates["server"]["spec"]
+        sleep = int(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
+        return pod["terminationGracePeriodSeconds"] - sleep
+
+    length = config["gpu-inference:models"][0]["maxModelLen"]
+    assert config["gpu-inference:models"][1]["maxModelLen"] == length
+    assert drain("llama-3-1-70b") > drain("llama-3-1-8b")
+    # Above the fastest an H100 could decode an 8B (its 15 GiB of weights read once per token at
+    # 3.35 TB/s: 4.8 ms) and below a generous ceiling: the drain is a prediction, not a constant.
+    assert length * 0.0048 < drain("llama-3-1-8b") < length * 0.1
