@@ -255,12 +255,11 @@ class _LogHandler:
 
 
 def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The ``config:`` map of ``Pulumi.<stack>.yaml`` (keys like ``gpu-inference:models``)."""
-    import yaml
+    """The ``config:`` map of ``Pulumi.<stack>.yaml`` (keys like ``gpu-inference:models``); a file the
+    CLI would refuse raises ``stack.stack_file.StackFileError`` with file, line and column."""
+    from stack.stack_file import read_stack_file
 
-    path = root / f"Pulumi.{stack}.yaml"
-    data = yaml.safe_load(path.read_text()) or {}
-    return dict(data.get("config") or {})
+    return read_stack_file(root / f"Pulumi.{stack}.yaml")
 
 
 def _config_strings(config: dict[str, Any], project: str = PROJECT) -> dict[str, str]:

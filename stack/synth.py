@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from stack.mockrun import ROOT, Run, Secret, Unknown, load_stack_config, run_program
+from stack.stack_file import StackFileError
 
 COMPUTED = "<computed>"
 SECRET = "[secret]"
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except pulumi.RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except FileNotFoundError as error:
+    except (FileNotFoundError, StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
