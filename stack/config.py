@@ -27,6 +27,7 @@ from sizing.errors import SizingError
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
+from stack.image_reference import image_reference_problem
 from stack.kubernetes_names import dns1123_label
 from stack.project import PROJECT
 
@@ -439,10 +440,8 @@ class EngineOptions(_Model):
 
 
 def _pinned(value: str, example: str) -> str:
-    if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
-        raise ValueError(f"{value!r} has no tag or digest: pin the image, e.g. {example}")
-    if value.endswith(":latest"):
-        raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
+    if problem := image_reference_problem(value, example):
+        raise ValueError(problem)
     return value
 
 
@@ -511,11 +510,7 @@ class NimOptions(EngineOptions):
     def _image(cls, value: str) -> str:
         if not value.startswith(NIM_REGISTRY) or value.count("/") < 3:
             raise ValueError(f"{value!r} is not a NIM image: give {NIM_REGISTRY}<org>/<model>:<tag>")
-        if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
-            raise ValueError(f"{value!r} has no tag or digest: pin the NIM release, e.g. {value}:1.8.4")
-        if value.endswith(":latest"):
-            raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
-        return value
+        return _pinned(value, "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4")
 
     @field_validator("profile_tensor_parallel_sizes")
     @classmethod
