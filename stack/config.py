@@ -613,7 +613,7 @@ class ModelConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _dns_label(value, 50)
+        return _dns_label(value, 63)  # the objects it becomes: stack.derived_names
 
     @field_validator("client_namespaces")
     @classmethod
