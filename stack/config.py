@@ -28,6 +28,7 @@ from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
 from stack.image_reference import image_reference_problem
+from stack.stack_reference_name import stack_reference_problem
 from stack.kubernetes_names import dns1123_label
 from stack.project import PROJECT
 
@@ -83,6 +84,13 @@ class NetworkStack(_Model):
     vpc_id_output: str = "vpcId"
     subnet_ids_output: str = "privateSubnetIds"
     public_subnet_ids_output: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if problem := stack_reference_problem(value):
+            raise ValueError(problem)
+        return value
 
 
 class CreateCluster(_Model):
@@ -143,6 +151,13 @@ class ExistingCluster(_Model):
     outputs: ClusterStackOutputs = ClusterStackOutputs()
     network_policy_enforced: bool | None = None
     aws_node_credentials: Literal["nodeRole", "serviceAccount"] = "nodeRole"
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str | None) -> str | None:
+        if value is not None and (problem := stack_reference_problem(value)):
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _source(self) -> ExistingCluster:

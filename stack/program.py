@@ -17,6 +17,7 @@ from pulumi.runtime import config as runtime_config
 from stack.config import ConfigError, HuggingFaceSource, parse_config
 from stack.config_keys import foreign_namespace_problems, no_models_warning, plaintext_secret_problems
 from stack.derived_names import placement_name_problems
+from stack.node_disk import disk_problems
 from stack.placement import Placement, place
 from stack.project import PROJECT
 
@@ -95,7 +96,7 @@ def load() -> Loaded:
     if warning := no_models_warning(stack_config.models):
         pulumi.log.warn(warning)
     placement = place(stack_config)
-    if name_problems := placement_name_problems(placement):
+    if name_problems := placement_name_problems(placement) + disk_problems(placement):
         raise ConfigError(name_problems)
     for warning in cluster_warnings(placement) + volume_warnings(placement):
         pulumi.log.warn(warning)
