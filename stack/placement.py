@@ -49,6 +49,7 @@ class ModelPlacement:
     node_group: str
     hf_repo_id: str | None
     scheduling: ModelScheduling = ModelScheduling()
+    explanation: dict[str, Any] | None = None  # sizing.explain: why this layout, what a cheaper one needs
 
     @property
     def name(self) -> str:
@@ -84,6 +85,7 @@ class ModelPlacement:
             "topology": "leaderWorkerSet" if self.multi_node else "deployment",
             "scheduler": self.scheduling.scheduler,
             "plan": self.plan.to_dict(),
+            **({"why": self.explanation} if self.explanation is not None else {}),
         }
 
 
@@ -95,6 +97,7 @@ class NodeGroupPlacement:
     needed_nodes: int
     desired_nodes: int
     models: tuple[str, ...]
+    idle_gpus: int = 0  # on the nodes the group needs, after every replica is placed
 
     @property
     def name(self) -> str:
@@ -111,6 +114,7 @@ class NodeGroupPlacement:
             "maxNodes": self.config.max_nodes,
             "efa": self.config.efa,
             "models": list(self.models),
+            "idleGpus": self.idle_gpus,
         }
 
 
@@ -234,7 +238,16 @@ def _engine_tensor_parallel_sizes(index: int, model: ModelConfig) -> list[int] |
     return offered
 
 
+CONFIG_NAMES = {
+    "min_concurrency": "minConcurrency",
+    "max_model_len": "maxModelLen",
+    "kv_cache_dtype": "kvCacheDtype",
+    "quantization": "quantization",
+}
+
+
 def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlacement:
+    from sizing.explain import explain_plan
     from sizing.planner import plan_model
 
     path = f"models[{index}]"
@@ -313,7 +326,19 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1:
         candidates.sort(key=lambda g: not g.efa)  # stable: config order among EFA groups first
     group = candidates[0]
-    placement = ModelPlacement(index, model, architecture, plan, group.name, repo_id, _scheduling(model, config))
+    why = explain_plan(
+        architecture,
+        settings,
+        plan,
+        instance_types=instance_types,
+        min_concurrency=model.min_concurrency,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        names=CONFIG_NAMES,
+    ).to_dict()
+    placement = ModelPlacement(
+        index, model, architecture, plan, group.name, repo_id, _scheduling(model, config), explanation=why
+    )
     if placement.multi_node:
         _check_multi_node(placement, group, config)
     return placement
@@ -423,6 +448,7 @@ def place(config: StackConfig) -> Placement:
                 needed_nodes=needed,
                 desired_nodes=max(needed, group.min_nodes),
                 models=tuple(m.name for m in placed),
+                idle_gpus=needed * instance.gpus_per_node - sum(m.plan.gpus * m.config.replicas for m in placed),
             )
         )
     if problems:

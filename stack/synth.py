@@ -27,7 +27,9 @@ from typing import Any
 
 import yaml
 
+from sizing.instances import INSTANCES
 from stack.mockrun import ROOT, Run, Secret, Unknown, load_stack_config, run_program
+from stack.plan_report import explanation_lines, idle_text
 from stack.stack_file import StackFileError
 
 COMPUTED = "<computed>"
@@ -141,11 +143,13 @@ def plan_summary(plan: dict[str, Any]) -> list[str]:
             f"{p['tensor_parallel_size']:>3} {p['pipeline_parallel_size']:>3} {p['gpus_per_pod']:>8} {model['replicas']:>8} "
             f"{p.get('kv_cache_tokens', 0):>10} {p.get('max_concurrency', 0):>9.1f}  {note}"
         )
+        lines += explanation_lines(model)
     lines.append("Node groups:")
     for group in plan["nodeGroups"]:
         lines.append(
             f"  {group['name']:<20} {group['instanceType']:<14} needs {group['neededNodes']} node(s), desired "
             f"{group['desiredNodes']} (min {group['minNodes']}, max {group['maxNodes']}); models: {', '.join(group['models']) or '-'}"
+            + idle_text(group, INSTANCES[group["instanceType"]].gpus_per_node)
         )
     return lines
 
