@@ -28,11 +28,12 @@ from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
 from stack.image_reference import image_reference_problem
-from stack.stack_reference_name import stack_reference_problem
 from stack.kubernetes_names import dns1123_label
 from stack.project import PROJECT
+from stack.stack_reference_name import stack_reference_problem
 
 DEFAULT_NAMESPACE = "inference"
+KUBERNETES_MAX_NODES = 5000  # the largest cluster Kubernetes supports ("Considerations for large clusters")
 
 PLACEMENT_GROUP_CREATE = "create"
 PLACEMENT_GROUP_NONE = "none"
@@ -260,7 +261,7 @@ class NodeGroupConfig(_Model):
     capacity_type: CapacityType = "ON_DEMAND"
     capacity_reservation_id: str | None = None
     min_nodes: int = Field(0, ge=0)
-    max_nodes: int = Field(ge=1)
+    max_nodes: int = Field(ge=1, le=KUBERNETES_MAX_NODES)
     disk_size_gib: int = Field(500, ge=50, le=16384)
     efa: bool = False
     placement_group: str | None = Field(
@@ -706,7 +707,8 @@ def _path(loc: tuple) -> str:
         elif _union_tag(part, out):
             continue
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            out += ("." if out else "") + (text if text.isprintable() else repr(text))
     return out
 
 

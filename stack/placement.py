@@ -373,6 +373,9 @@ def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: Sta
 
 def pack_nodes(pod_gpus: list[int], gpus_per_node: int) -> int:
     """Nodes needed for pods of the given GPU counts (first-fit decreasing; a pod never spans nodes)."""
+    if all(gpus_per_node % gpus == 0 for gpus in pod_gpus if gpus > 0):
+        # Sizes dividing the node (TP 1, 2, 4, 8 on 8 GPUs): first-fit decreasing leaves no gap.
+        return -(-sum(pod_gpus) // gpus_per_node)
     free: list[int] = []
     for gpus in sorted(pod_gpus, reverse=True):
         if gpus > gpus_per_node:
@@ -412,6 +415,13 @@ def place(config: StackConfig) -> Placement:
     for index, group in enumerate(config.node_groups):
         instance = group.instance
         placed = [m for m in models if m.node_group == group.name]
+        pods = sum(m.pods for m in placed if not m.multi_node)
+        if pods > group.max_nodes * instance.gpus_per_node:  # before listing them: replicas can be absurd
+            problems.append(
+                f"nodeGroups[{index}].maxNodes: {group.max_nodes} is too small: {pods} pods of its models need more "
+                f"than {group.max_nodes} {instance.name} nodes ({instance.gpus_per_node} GPUs each); lower the replicas"
+            )
+            continue
         single_node = [m.plan.gpus_per_pod for m in placed if not m.multi_node for _ in range(m.pods)]
         whole_nodes = sum(m.plan.nodes * m.config.replicas for m in placed if m.multi_node)
         needed = whole_nodes + pack_nodes(single_node, instance.gpus_per_node)

@@ -54,7 +54,8 @@ def read_raw_config() -> dict[str, Any]:
     unknown = sorted(_project_keys() - set(OBJECT_KEYS) - set(SECRET_KEYS))
     for key in unknown:
         valid = ", ".join(f"{PROJECT}:{k}" for k in OBJECT_KEYS + SECRET_KEYS)
-        problems.append(f"{PROJECT}:{key}: unknown key; valid keys are {valid}")
+        shown = key if key.isprintable() else repr(key)[1:-1]
+        problems.append(f"{PROJECT}:{shown}: unknown key; valid keys are {valid}")
     problems += foreign_namespace_problems(_all_keys())
     problems += plaintext_secret_problems(sorted(_project_keys() & set(SECRET_KEYS)), _is_secret)
     config = pulumi.Config(PROJECT)
@@ -63,9 +64,9 @@ def read_raw_config() -> dict[str, Any]:
         try:
             raw[key] = config.get_object(key)
         except (ValueError, json.JSONDecodeError) as error:
-            problems.append(f"{key}: not a valid object ({error})")
+            problems.append(f"{key}: not a valid object ({' '.join(str(error).split())})")
         except Exception as error:  # ConfigTypeError
-            problems.append(f"{key}: {error}")
+            problems.append(f"{key}: {' '.join(repr(str(error))[1:-1].split())}")
     if problems:
         raise ConfigError(problems)
     return raw
