@@ -170,6 +170,12 @@ class ExistingCluster(_Model):
         else:
             if not self.stack:
                 raise ValueError("source: stackReference needs stack (e.g. acme/platform/prod)")
+            if self.cluster_name is not None:
+                raise ValueError(
+                    f"clusterName {self.cluster_name!r} would be ignored: with source: stackReference the cluster's "
+                    f"name is the stack's output {self.outputs.cluster_name!r}; remove clusterName (or name another "
+                    "output in outputs.clusterName)"
+                )
         return self
 
 

@@ -51,3 +51,11 @@ def test_synth_prints_it_in_one_line_without_a_traceback(tmp_path, capsys, monke
     assert synth_main(["--stack", "typo", "--build-dir", str(tmp_path / "build")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: stack reference 'acme/platfrom/prod'") and "Traceback" not in err
+
+
+def test_a_cluster_name_beside_a_stack_reference_is_refused_not_ignored() -> None:
+    config = stack_config("prod")
+    config["gpu-inference:cluster"]["existing"]["clusterName"] = "team-gpu"
+    message = str(run_bad_config(config, preview=True).error)
+    assert "cluster.existing: clusterName 'team-gpu' would be ignored" in message
+    assert "the stack's output 'clusterName'" in message
