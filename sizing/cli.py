@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from sizing import calibrate_command, throughput_cli
-from smoke import compare as live_compare
 from sizing.accounting import ACCOUNTINGS
 from sizing.cli_numbers import positive_float, positive_int
 from sizing.errors import NoFitError, SizingError
@@ -18,6 +17,7 @@ from sizing.models import load_model
 from sizing.plan import Plan
 from sizing.planner import check_layout, plan_model
 from sizing.settings import DTYPES, KV_CACHE_DTYPES, QUANTIZATIONS, ServingSettings
+from smoke import compare as live_compare
 
 CHECK_KEYS = (
     "valid",
