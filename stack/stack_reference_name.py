@@ -9,6 +9,7 @@ engine fails to find it. Whether the stack exists only the engine knows: a previ
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _PART = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 EXAMPLE = "acme/platform/prod"
@@ -27,3 +28,19 @@ def stack_reference_problem(value: object) -> str | None:
                 f"'-', '_' or '.' ({part!r} is not), e.g. {EXAMPLE}"
             )
     return None
+
+
+def required_output(reference: Any, name: str, stack: str, field: str) -> Any:
+    """``reference.require_output(name)`` with the field to fix: the SDK's own raises a bare ``KeyError``,
+    which ``pulumi up`` prints as a Python traceback."""
+    import pulumi
+
+    def present(value: Any) -> Any:
+        if value is None:
+            raise pulumi.RunError(
+                f"{field}: stack {stack!r} exports no output {name!r} (or it is empty); name one of its outputs "
+                f"(pulumi stack output -s {stack})"
+            )
+        return value
+
+    return reference.get_output(name).apply(present)

@@ -59,3 +59,13 @@ def test_a_cluster_name_beside_a_stack_reference_is_refused_not_ignored() -> Non
     message = str(run_bad_config(config, preview=True).error)
     assert "cluster.existing: clusterName 'team-gpu' would be ignored" in message
     assert "the stack's output 'clusterName'" in message
+
+
+def test_an_output_the_referenced_stack_does_not_export_is_named_with_its_field() -> None:
+    config = stack_config("prod")
+    config["gpu-inference:cluster"]["existing"]["outputs"]["clusterName"] = "clusterNmae"
+    run = run_bad_config(config, preview=True)
+    assert type(run.error).__name__ == "RunError"
+    assert str(run.error).startswith(
+        "cluster.existing.outputs.clusterName: stack 'acme/platform/prod' exports no output 'clusterNmae'"
+    )
