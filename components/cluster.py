@@ -23,6 +23,7 @@ from components.iam import node_metadata_options, node_role, pod_identity_role
 from components.labels import AWS_NODE_NAMESPACE, AWS_NODE_SERVICE_ACCOUNT, CNI_POLICY_ARN, ROLE_LABEL
 from stack.config import ClusterConfig
 from stack.project import PROJECT
+from stack.stack_reference_name import required_output
 
 
 @dataclass
@@ -97,11 +98,12 @@ class Cluster(pulumi.ComponentResource):
             network = pulumi.StackReference(
                 f"{name}-network", stack_name=create.network_stack.name, opts=pulumi.ResourceOptions(parent=self)
             )
-            vpc_id = network.require_output(create.network_stack.vpc_id_output)
-            subnet_ids = network.require_output(create.network_stack.subnet_ids_output)
+            ns, where = create.network_stack, "cluster.create.networkStack"
+            vpc_id = required_output(network, ns.vpc_id_output, ns.name, f"{where}.vpcIdOutput")
+            subnet_ids = required_output(network, ns.subnet_ids_output, ns.name, f"{where}.subnetIdsOutput")
             public_subnet_ids = (
-                network.require_output(create.network_stack.public_subnet_ids_output)
-                if create.network_stack.public_subnet_ids_output
+                required_output(network, ns.public_subnet_ids_output, ns.name, f"{where}.publicSubnetIdsOutput")
+                if ns.public_subnet_ids_output
                 else None
             )
         else:
@@ -223,12 +225,15 @@ class Cluster(pulumi.ComponentResource):
         platform = pulumi.StackReference(
             f"{name}-platform", stack_name=existing.stack, opts=pulumi.ResourceOptions(parent=self)
         )
-        self.name = platform.require_output(existing.outputs.cluster_name)
+        outputs, stack = existing.outputs, existing.stack
+        self.name = required_output(platform, outputs.cluster_name, stack, "cluster.existing.outputs.clusterName")
         self.kubeconfig = pulumi.Output.secret(
-            platform.require_output(existing.outputs.kubeconfig).apply(_kubeconfig_text)
+            required_output(platform, outputs.kubeconfig, stack, "cluster.existing.outputs.kubeconfig").apply(
+                _kubeconfig_text
+            )
         )
         self.subnet_ids = (
             pulumi.Output.from_input(existing.subnet_ids)
             if existing.subnet_ids
-            else platform.require_output(existing.outputs.node_subnet_ids)
+            else required_output(platform, outputs.node_subnet_ids, stack, "cluster.existing.outputs.nodeSubnetIds")
         )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sizing import calibrate_command, throughput_cli
 from sizing.accounting import ACCOUNTINGS
+from sizing.cli_numbers import positive_float, positive_int
 from sizing.errors import NoFitError, SizingError
 from sizing.estimate import MemoryEstimate
 from sizing.gpus import GPUS, resolve_gpu
@@ -56,8 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = commands.add_parser("check", help="what vLLM does with one (model, GPU, TP, PP)")
     check.add_argument("--gpu", required=True, help=f"one of {', '.join(GPUS)}")
-    check.add_argument("--tp", type=int, required=True, help="tensor-parallel size")
-    check.add_argument("--pp", type=int, default=1, help="pipeline-parallel size")
+    check.add_argument("--tp", type=positive_int, required=True, help="tensor-parallel size")
+    check.add_argument("--pp", type=positive_int, default=1, help="pipeline-parallel size")
     check.add_argument(
         "--accounting",
         choices=sorted(ACCOUNTINGS),
@@ -66,9 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan = commands.add_parser("plan", help="the cheapest layout that starts the model")
     plan.add_argument("--gpu", required=True, help=f"comma-separated, of {', '.join(GPUS)}")
-    plan.add_argument("--min-concurrency", type=float, default=1.0)
-    plan.add_argument("--tp", type=int, default=None, help="honour this tensor-parallel size")
-    plan.add_argument("--pp", type=int, default=None, help="honour this pipeline-parallel size")
+    plan.add_argument("--min-concurrency", type=positive_float, default=1.0)
+    plan.add_argument("--tp", type=positive_int, default=None, help="honour this tensor-parallel size")
+    plan.add_argument("--pp", type=positive_int, default=None, help="honour this pipeline-parallel size")
     throughput = throughput_cli.add_parser(commands)
     for sub in (check, plan, throughput):
         sub.add_argument("--model", required=True, help="catalog name, config.json, or a directory with one")

@@ -89,8 +89,8 @@ def plan_model(
 ) -> Plan:
     """``explain=False`` skips the suggestions on failure (they are themselves plans). ``accounting``
     is the deployed vLLM release's (``sizing.accounting``); the default is the measured one."""
-    if min_concurrency <= 0:
-        raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a number of requests > 0")
+    if not 0 < min_concurrency < float("inf"):  # nan fails too
+        raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a finite number of requests > 0")
     candidates = instance_types_for(gpus, instance_types)
     attempts: list[Attempt] = []
     smallest: Plan | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from sizing.architecture import ModelArchitecture
+from sizing.cli_numbers import positive_int
 from sizing.gpus import GPUS, resolve_gpu
 from sizing.settings import ServingSettings
 from sizing.throughput import ARRIVALS, RequestShape, ThroughputPrediction, predict_throughput
@@ -33,11 +34,11 @@ KEYS = (
 def add_parser(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser("throughput", help="tokens/s, TTFT, TPOT and latency of one server")
     parser.add_argument("--gpu", required=True, help=f"one of {', '.join(GPUS)}")
-    parser.add_argument("--tp", type=int, required=True, help="tensor-parallel size")
-    parser.add_argument("--pp", type=int, default=1, help="pipeline-parallel size")
-    parser.add_argument("--input-len", type=int, required=True, help="prompt tokens per request")
-    parser.add_argument("--output-len", type=int, required=True, help="generated tokens per request")
-    parser.add_argument("--concurrency", type=int, required=True, help="requests in flight")
+    parser.add_argument("--tp", type=positive_int, required=True, help="tensor-parallel size")
+    parser.add_argument("--pp", type=positive_int, default=1, help="pipeline-parallel size")
+    parser.add_argument("--input-len", type=positive_int, required=True, help="prompt tokens per request")
+    parser.add_argument("--output-len", type=positive_int, required=True, help="generated tokens per request")
+    parser.add_argument("--concurrency", type=positive_int, required=True, help="requests in flight")
     parser.add_argument(
         "--arrival",
         choices=ARRIVALS,

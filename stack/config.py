@@ -29,12 +29,15 @@ from sizing.instances import INSTANCES, resolve_instance_type
 from stack import serving_settings
 from stack.autoscaling_config import AutoscalingConfig, CapacityBlockWindow, ClusterAutoscalingConfig, PriceOverrides
 from stack.engine_release import DEFAULT_VLLM_IMAGE, SizingAccounting, release_from_image, resolve_accounting
+from stack.image_reference import image_reference_problem
 from stack.kubernetes_names import dns1123_label
 from stack.model_source_s3 import S3Source
 from stack.monitoring_config import MonitoringConfig
 from stack.project import PROJECT
+from stack.stack_reference_name import stack_reference_problem
 
 DEFAULT_NAMESPACE = "inference"
+KUBERNETES_MAX_NODES = 5000  # the largest cluster Kubernetes supports ("Considerations for large clusters")
 
 PLACEMENT_GROUP_CREATE = "create"
 PLACEMENT_GROUP_NONE = "none"
@@ -86,6 +89,13 @@ class NetworkStack(_Model):
     vpc_id_output: str = "vpcId"
     subnet_ids_output: str = "privateSubnetIds"
     public_subnet_ids_output: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if problem := stack_reference_problem(value):
+            raise ValueError(problem)
+        return value
 
 
 class CreateCluster(_Model):
@@ -147,6 +157,13 @@ class ExistingCluster(_Model):
     network_policy_enforced: bool | None = None
     aws_node_credentials: Literal["nodeRole", "serviceAccount"] = "nodeRole"
 
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str | None) -> str | None:
+        if value is not None and (problem := stack_reference_problem(value)):
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _source(self) -> ExistingCluster:
         if self.source == "kubeconfig":
@@ -157,6 +174,12 @@ class ExistingCluster(_Model):
         else:
             if not self.stack:
                 raise ValueError("source: stackReference needs stack (e.g. acme/platform/prod)")
+            if self.cluster_name is not None:
+                raise ValueError(
+                    f"clusterName {self.cluster_name!r} would be ignored: with source: stackReference the cluster's "
+                    f"name is the stack's output {self.outputs.cluster_name!r}; remove clusterName (or name another "
+                    "output in outputs.clusterName)"
+                )
         return self
 
 
@@ -248,7 +271,7 @@ class NodeGroupConfig(_Model):
     capacity_type: CapacityType = "ON_DEMAND"
     capacity_reservation_id: str | None = None
     min_nodes: int = Field(0, ge=0)
-    max_nodes: int = Field(ge=1)
+    max_nodes: int = Field(ge=1, le=KUBERNETES_MAX_NODES)
     disk_size_gib: int = Field(500, ge=50, le=16384)
     efa: bool = False
     placement_group: str | None = Field(
@@ -467,10 +490,8 @@ class EngineOptions(_Model):
 
 
 def _pinned(value: str, example: str) -> str:
-    if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
-        raise ValueError(f"{value!r} has no tag or digest: pin the image, e.g. {example}")
-    if value.endswith(":latest"):
-        raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
+    if problem := image_reference_problem(value, example):
+        raise ValueError(problem)
     return value
 
 
@@ -553,11 +574,7 @@ class NimOptions(EngineOptions):
     def _image(cls, value: str) -> str:
         if not value.startswith(NIM_REGISTRY) or value.count("/") < 3:
             raise ValueError(f"{value!r} is not a NIM image: give {NIM_REGISTRY}<org>/<model>:<tag>")
-        if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
-            raise ValueError(f"{value!r} has no tag or digest: pin the NIM release, e.g. {value}:1.8.4")
-        if value.endswith(":latest"):
-            raise ValueError(f"{value!r} is not pinned: name a release tag or a digest")
-        return value
+        return _pinned(value, "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4")
 
     def sizing(self, path: str) -> SizingAccounting:
         """NIM's image tag is NIM's release, not its vLLM backend's: without a declared vllmRelease the
@@ -674,7 +691,7 @@ class ModelConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _dns_label(value, 50)
+        return _dns_label(value, 63)  # the objects it becomes: stack.derived_names
 
     @field_validator("client_namespaces")
     @classmethod
@@ -776,7 +793,8 @@ def _path(loc: tuple) -> str:
         elif _union_tag(part, out):
             continue
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            out += ("." if out else "") + (text if text.isprintable() else repr(text))
     return out
 
 

@@ -153,6 +153,18 @@ DEFAULT_STACK_REFERENCES: dict[str, dict[str, Any]] = {
 }
 
 
+def unknown_stack_reference(name: str, known: list[str]) -> str:
+    """What a real preview reports (the engine cannot read the stack), with the stacks this run knows."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; the stacks this run mocks: {', '.join(sorted(known))}"
+    return (
+        f"stack reference {name!r} names no stack that can be read (a real preview fails with 'unknown stack'): "
+        f"check cluster.existing.stack / cluster.create.networkStack.name, a fully qualified org/project/stack{hint}"
+    )
+
+
 class StackMocks(pulumi.runtime.Mocks):
     """``absent`` names the Kubernetes objects (``name`` or ``namespace/name``) the cluster lacks:
     reading one fails as the engine fails it, at preview; every other read finds the object."""
@@ -181,7 +193,7 @@ class StackMocks(pulumi.runtime.Mocks):
         if args.typ == "pulumi:pulumi:StackReference":
             name = args.inputs.get("name") or args.name
             if name not in self.stack_references:
-                raise Exception(f"no mocked outputs for stack reference {name!r}")
+                raise pulumi.RunError(unknown_stack_reference(name, list(self.stack_references)))
             outputs = self.stack_references[name]
             # The platform stacks referenced here export their kubeconfig as a secret.
             secret_names = sorted(set(outputs) & {"kubeconfig"})
@@ -301,12 +313,11 @@ class _LogHandler:
 
 
 def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """The ``config:`` map of ``Pulumi.<stack>.yaml`` (keys like ``gpu-inference:models``)."""
-    import yaml
+    """The ``config:`` map of ``Pulumi.<stack>.yaml`` (keys like ``gpu-inference:models``); a file the
+    CLI would refuse raises ``stack.stack_file.StackFileError`` with file, line and column."""
+    from stack.stack_file import read_stack_file
 
-    path = root / f"Pulumi.{stack}.yaml"
-    data = yaml.safe_load(path.read_text()) or {}
-    return dict(data.get("config") or {})
+    return read_stack_file(root / f"Pulumi.{stack}.yaml")
 
 
 def _config_strings(config: dict[str, Any], project: str = PROJECT) -> dict[str, str]:
@@ -343,6 +354,8 @@ def run_program(
 
     run = Run(stack=stack, preview=preview)
     loop = asyncio.new_event_loop()
+    # A failed run leaves tasks and futures holding its error; asyncio would print each with a traceback.
+    loop.set_exception_handler(lambda _loop, context: run.logs.append(("debug", str(context.get("message")))))
     asyncio.set_event_loop(loop)
     settings.reset_options(project=project, stack=stack, preview=preview)
     all_config = _config_strings(config, project)

@@ -51,6 +51,7 @@ class ModelPlacement:
     hf_repo_id: str | None
     scheduling: ModelScheduling = ModelScheduling()
     sizing: SizingAccounting | None = None  # the vLLM release's accounting the plan follows
+    explanation: dict[str, Any] | None = None  # sizing.explain: why this layout, what a cheaper one needs
 
     @property
     def name(self) -> str:
@@ -87,6 +88,7 @@ class ModelPlacement:
             "scheduler": self.scheduling.scheduler,
             "plan": self.plan.to_dict(),
             **({"sizingAccounting": self.sizing.to_dict()} if self.sizing else {}),
+            **({"why": self.explanation} if self.explanation is not None else {}),
         }
 
 
@@ -98,6 +100,7 @@ class NodeGroupPlacement:
     needed_nodes: int
     desired_nodes: int
     models: tuple[str, ...]
+    idle_gpus: int = 0  # on the nodes the group needs, after every replica is placed
 
     @property
     def name(self) -> str:
@@ -114,6 +117,7 @@ class NodeGroupPlacement:
             "maxNodes": self.config.max_nodes,
             "efa": self.config.efa,
             "models": list(self.models),
+            "idleGpus": self.idle_gpus,
         }
 
 
@@ -237,7 +241,16 @@ def _engine_tensor_parallel_sizes(index: int, model: ModelConfig) -> list[int] |
     return offered
 
 
+CONFIG_NAMES = {
+    "min_concurrency": "minConcurrency",
+    "max_model_len": "maxModelLen",
+    "kv_cache_dtype": "kvCacheDtype",
+    "quantization": "quantization",
+}
+
+
 def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlacement:
+    from sizing.explain import explain_plan
     from sizing.planner import plan_model
 
     path = f"models[{index}]"
@@ -321,8 +334,27 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1:
         candidates.sort(key=lambda g: not g.efa)  # stable: config order among EFA groups first
     group = candidates[0]
+    why = explain_plan(
+        architecture,
+        settings,
+        plan,
+        instance_types=instance_types,
+        min_concurrency=model.min_concurrency,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        names=CONFIG_NAMES,
+        accounting=sizing.accounting,
+    ).to_dict()
     placement = ModelPlacement(
-        index, model, architecture, plan, group.name, repo_id, _scheduling(model, config), sizing=sizing
+        index,
+        model,
+        architecture,
+        plan,
+        group.name,
+        repo_id,
+        _scheduling(model, config),
+        explanation=why,
+        sizing=sizing,
     )
     if placement.multi_node:
         _check_multi_node(placement, group, config)
@@ -358,6 +390,9 @@ def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: Sta
 
 def pack_nodes(pod_gpus: list[int], gpus_per_node: int) -> int:
     """Nodes needed for pods of the given GPU counts (first-fit decreasing; a pod never spans nodes)."""
+    if all(gpus_per_node % gpus == 0 for gpus in pod_gpus if gpus > 0):
+        # Sizes dividing the node (TP 1, 2, 4, 8 on 8 GPUs): first-fit decreasing leaves no gap.
+        return -(-sum(pod_gpus) // gpus_per_node)
     free: list[int] = []
     for gpus in sorted(pod_gpus, reverse=True):
         if gpus > gpus_per_node:
@@ -397,6 +432,13 @@ def place(config: StackConfig) -> Placement:
     for index, group in enumerate(config.node_groups):
         instance = group.instance
         placed = [m for m in models if m.node_group == group.name]
+        pods = sum(m.pods for m in placed if not m.multi_node)
+        if pods > group.max_nodes * instance.gpus_per_node:  # before listing them: replicas can be absurd
+            problems.append(
+                f"nodeGroups[{index}].maxNodes: {group.max_nodes} is too small: {pods} pods of its models need more "
+                f"than {group.max_nodes} {instance.name} nodes ({instance.gpus_per_node} GPUs each); lower the replicas"
+            )
+            continue
         single_node = [m.plan.gpus_per_pod for m in placed if not m.multi_node for _ in range(m.pods)]
         whole_nodes = sum(m.plan.nodes * m.config.replicas for m in placed if m.multi_node)
         needed = whole_nodes + pack_nodes(single_node, instance.gpus_per_node)
@@ -433,6 +475,7 @@ def place(config: StackConfig) -> Placement:
                 needed_nodes=needed,
                 desired_nodes=max(needed, group.min_nodes),
                 models=tuple(m.name for m in placed),
+                idle_gpus=needed * instance.gpus_per_node - sum(m.plan.gpus * m.config.replicas for m in placed),
             )
         )
     if problems:

@@ -15,6 +15,9 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from stack.config import ConfigError, HuggingFaceSource, parse_config
+from stack.config_keys import foreign_namespace_problems, no_models_warning, plaintext_secret_problems
+from stack.derived_names import placement_name_problems
+from stack.node_disk import disk_problems
 from stack.placeholders import refuse_placeholders
 from stack.placement import Placement, place
 from stack.project import PROJECT
@@ -37,22 +40,34 @@ def _project_keys() -> set[str]:
     return {key[len(prefix) :] for key in keys if key.startswith(prefix)}
 
 
+def _all_keys() -> set[str]:
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def _is_secret(key: str) -> bool:
+    """Under the CLI the secret keys arrive in PULUMI_CONFIG_SECRET_KEYS; under the mocks through set_all_config."""
+    return runtime_config.is_config_secret(key) or key in runtime_config.get_config_secret_keys_env()
+
+
 def read_raw_config() -> dict[str, Any]:
     """The config objects as the CLI passes them; unknown top-level keys are errors too."""
     problems = []
     unknown = sorted(_project_keys() - set(OBJECT_KEYS) - set(SECRET_KEYS))
     for key in unknown:
         valid = ", ".join(f"{PROJECT}:{k}" for k in OBJECT_KEYS + SECRET_KEYS)
-        problems.append(f"{PROJECT}:{key}: unknown key; valid keys are {valid}")
+        shown = key if key.isprintable() else repr(key)[1:-1]
+        problems.append(f"{PROJECT}:{shown}: unknown key; valid keys are {valid}")
+    problems += foreign_namespace_problems(_all_keys())
+    problems += plaintext_secret_problems(sorted(_project_keys() & set(SECRET_KEYS)), _is_secret)
     config = pulumi.Config(PROJECT)
     raw: dict[str, Any] = {}
     for key in OBJECT_KEYS:
         try:
             raw[key] = config.get_object(key)
         except (ValueError, json.JSONDecodeError) as error:
-            problems.append(f"{key}: not a valid object ({error})")
+            problems.append(f"{key}: not a valid object ({' '.join(str(error).split())})")
         except Exception as error:  # ConfigTypeError
-            problems.append(f"{key}: {error}")
+            problems.append(f"{key}: {' '.join(repr(str(error))[1:-1].split())}")
     if problems:
         raise ConfigError(problems)
     return raw
@@ -81,7 +96,11 @@ def load() -> Loaded:
                 "nvcr.io and its model from NGC with it (pulumi config set --secret ngcApiKey nvapi-...)"
             ]
         )
+    if warning := no_models_warning(stack_config.models):
+        pulumi.log.warn(warning)
     placement = place(stack_config)
+    if name_problems := placement_name_problems(placement) + disk_problems(placement):
+        raise ConfigError(name_problems)
     for warning in cluster_warnings(placement) + volume_warnings(placement):
         pulumi.log.warn(warning)
     for group in stack_config.node_groups:

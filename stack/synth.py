@@ -27,9 +27,12 @@ from typing import Any
 
 import yaml
 
+from sizing.instances import INSTANCES
 from sizing.startup import START_ESTIMATE_ANNOTATION
 from stack.autoscaling_report import report_lines
 from stack.mockrun import ROOT, Run, Secret, Unknown, load_stack_config, run_program
+from stack.plan_report import explanation_lines, idle_text
+from stack.stack_file import StackFileError
 
 COMPUTED = "<computed>"
 SECRET = "[secret]"
@@ -150,12 +153,14 @@ def plan_summary(plan: dict[str, Any]) -> list[str]:
             f"{model['replicas']:>8} "
             f"{p.get('kv_cache_tokens', 0):>10} {p.get('max_concurrency', 0):>9.1f}  {note}"
         )
+        lines += explanation_lines(model)
     lines.append("Node groups:")
     for group in plan["nodeGroups"]:
         lines.append(
             f"  {group['name']:<20} {group['instanceType']:<14} needs {group['neededNodes']} node(s), desired "
             f"{group['desiredNodes']} (min {group['minNodes']}, max {group['maxNodes']}); "
             f"models: {', '.join(group['models']) or '-'}"
+            + idle_text(group, INSTANCES[group["instanceType"]].gpus_per_node)
         )
     return lines
 
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     except pulumi.RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except FileNotFoundError as error:
+    except (FileNotFoundError, StackFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

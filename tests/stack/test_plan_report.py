@@ -1,0 +1,48 @@
+"""make synth's plan table and plan.json say why each model got its layout and what its node group leaves idle."""
+
+from __future__ import annotations
+
+import json
+
+from sizing.instances import INSTANCES
+from stack.plan_report import explanation_lines, idle_text
+from stack.synth import synth
+from tests.harness import run_stack
+
+
+def test_every_model_in_the_plan_says_why() -> None:
+    for stack in ("dev", "prod", "multinode"):
+        for model in run_stack(stack, True).outputs["plan"]["models"]:
+            why = model["why"]
+            plan = model["plan"]
+            assert why["chosen"].startswith(f"{plan['gpus']} x {plan['gpu']}")
+            assert isinstance(why["passedOver"], list) and isinstance(why["cheaperIf"], list)
+            if plan["gpus"] > 1:
+                assert why["passedOver"], model["name"]
+
+
+def test_prod_8b_says_its_min_concurrency_is_why_it_runs_on_two_gpus() -> None:
+    model = next(m for m in run_stack("prod", True).outputs["plan"]["models"] if m["name"] == "llama-3-1-8b")
+    assert model["plan"]["tensor_parallel_size"] == 2
+    tp1 = model["why"]["passedOver"][0]
+    assert "TP=1" in tp1 and "minConcurrency 16 at 32k needs" in tp1
+    assert any("minConcurrency" in line and "(1 GPU)" in line for line in model["why"]["cheaperIf"])
+
+
+def test_idle_gpus_are_what_the_needed_nodes_hold_beyond_the_replicas() -> None:
+    plan = run_stack("dev", True).outputs["plan"]
+    (group,) = plan["nodeGroups"]
+    per_node = INSTANCES[group["instanceType"]].gpus_per_node
+    used = sum(m["plan"]["gpus"] * m["replicas"] for m in plan["models"] if m["nodeGroup"] == group["name"])
+    assert group["idleGpus"] == group["neededNodes"] * per_node - used
+    assert idle_text(group, per_node) == f"; {group['idleGpus']} of {group['neededNodes'] * per_node} GPUs idle"
+
+
+def test_the_table_prints_the_explanation_and_plan_json_holds_it(tmp_path, capsys) -> None:
+    synth("dev", tmp_path)
+    out = capsys.readouterr().out
+    written = json.loads((tmp_path / "dev" / "plan.json").read_text())
+    for model in written["models"]:
+        for line in explanation_lines(model):
+            assert line in out
+    assert "GPUs idle" in out or "GPUs used" in out
