@@ -42,6 +42,7 @@ import pulumi_kubernetes as k8s
 
 from components.gpu_node_group import AWS_GPU_LABEL, accelerator_label, node_labels
 from components.helm import pinned_release
+from components.iam import PODS_ASSUME_ROLE
 from components.labels import EFA_RESOURCE, GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from stack.autoscaling_config import AutoscalingConfig
 from stack.autoscaling_plan import replica_bounds
@@ -206,19 +207,7 @@ def cluster_autoscaler_policy(cluster_name: str) -> str:
     )
 
 
-POD_IDENTITY_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-            }
-        ],
-    },
-    sort_keys=True,
-)
+POD_IDENTITY_TRUST = PODS_ASSUME_ROLE
 
 
 def server_pod_annotations(node_autoscaler: str) -> dict[str, str]:

@@ -20,22 +20,9 @@ from sizing.instances import INSTANCES, InstanceType
 from sizing.prices import DEFAULT_PRICES, Price, PriceTable
 from stack.autoscaling_config import AutoscalingConfig
 from stack.autoscaling_plan import replica_bounds
-from stack.placement import ModelPlacement, NodeGroupPlacement, Placement
+from stack.placement import ModelPlacement, NodeGroupPlacement, Placement, pack_free
 
 Bounds = Mapping[str, AutoscalingConfig]
-
-
-def pack_free(pod_gpus: list[int], gpus_per_node: int) -> list[int]:
-    """Free GPUs per node after first-fit-decreasing packing (as ``stack.placement.pack_nodes``)."""
-    free: list[int] = []
-    for gpus in sorted(pod_gpus, reverse=True):
-        for i, room in enumerate(free):
-            if room >= gpus:
-                free[i] -= gpus
-                break
-        else:
-            free.append(gpus_per_node - gpus)
-    return free
 
 
 @dataclass(frozen=True)

@@ -388,11 +388,8 @@ def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: Sta
         raise ConfigError(problems)
 
 
-def pack_nodes(pod_gpus: list[int], gpus_per_node: int) -> int:
-    """Nodes needed for pods of the given GPU counts (first-fit decreasing; a pod never spans nodes)."""
-    if all(gpus_per_node % gpus == 0 for gpus in pod_gpus if gpus > 0):
-        # Sizes dividing the node (TP 1, 2, 4, 8 on 8 GPUs): first-fit decreasing leaves no gap.
-        return -(-sum(pod_gpus) // gpus_per_node)
+def pack_free(pod_gpus: list[int], gpus_per_node: int) -> list[int]:
+    """Free GPUs per node after first-fit-decreasing packing (a pod never spans nodes)."""
     free: list[int] = []
     for gpus in sorted(pod_gpus, reverse=True):
         if gpus > gpus_per_node:
@@ -403,7 +400,15 @@ def pack_nodes(pod_gpus: list[int], gpus_per_node: int) -> int:
                 break
         else:
             free.append(gpus_per_node - gpus)
-    return len(free)
+    return free
+
+
+def pack_nodes(pod_gpus: list[int], gpus_per_node: int) -> int:
+    """Nodes needed for pods of the given GPU counts (first-fit decreasing; a pod never spans nodes)."""
+    if all(gpus_per_node % gpus == 0 for gpus in pod_gpus if gpus > 0):
+        # Sizes dividing the node (TP 1, 2, 4, 8 on 8 GPUs): first-fit decreasing leaves no gap.
+        return -(-sum(pod_gpus) // gpus_per_node)
+    return len(pack_free(pod_gpus, gpus_per_node))
 
 
 def _demand(model: ModelPlacement) -> str:
