@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from stack.synth import kubernetes_file
+from tests.harness import run_config, stack_config
 from tests.verify.conftest import runs  # noqa: F401
 from verify import checkov, plain
 
@@ -86,3 +87,26 @@ def test_a_rendered_stack_fails_the_scan_once_a_skip_loses_its_annotation_or_its
     assert checkov.main(["--build-dir", str(tmp_path), "--stack", "dev"]) == 1
     out = capsys.readouterr().out
     assert "CKV_K8S_11" in out and "skipped without a reason" in out and "UNEXPLAINED" in out
+
+
+@pytest.mark.skipif(not checkov.CHECKOV.exists(), reason="checkov not installed: make verify installs .venv-checkov")
+def test_a_nim_server_no_stack_renders_yet_scans_clean(tmp_path):
+    """NIM's image differs from vLLM's (its own user, its key in the environment): its skips are its own."""
+    config = stack_config("dev")
+    config["gpu-inference:models"] = [
+        {
+            "name": "nim",
+            "model": "llama-3.1-8b",
+            "maxModelLen": 8192,
+            "nodeGroup": "h100",
+            "engine": "nim",
+            "nim": {"image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4"},
+        }
+    ]
+    run = run_config(config, preview=True)
+    assert run.error is None
+    write_rendered(run, tmp_path / "nim" / "kubernetes")
+    assert (tmp_path / "nim" / "kubernetes" / "deployment-nim.yaml").exists()
+    result = checkov.scan(tmp_path, ["nim"])
+    assert result.clean, checkov.report(result)
+    assert {"CKV_K8S_22", "CKV_K8S_35", "CKV_K8S_40"} <= set(result.skipped)
