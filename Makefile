@@ -3,7 +3,7 @@
 # make verify              every rendered object of every stack against Kubernetes schemas, vendored CRDs, API-server
 #                          rules, chart values, AWS models (writes build/<stack>/ as make synth does); the
 #                          monitoring objects of every stack under each Prometheus mode (CRDs, PromQL, metrics); then a
-#                          report-only checkov scan of build/<stack>/kubernetes/ (checkov in .venv-checkov)
+#                          checkov scan of build/<stack>/kubernetes/ failing on any finding without a skip reason
 # make verify-vllm         the rendered `vllm serve` lines through the real vLLM (CPU build, its own venv),
 #                          a rendered TP=2 server started for real with the pod's /dev/shm, and the smoke test
 # make lint                ruff (lint and format check) and import-linter's layer contracts

@@ -21,6 +21,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import checkov_skips
+from components.checkov_skips import skip_annotations
 from components.labels import NODE_GROUP_LABEL, gpu_toleration
 from stack.placement import Placement
 
@@ -104,6 +106,11 @@ def prepull_daemonset(
     }
 
 
+def network_policy_spec(node_group: str) -> dict[str, Any]:
+    """The kubelet pulls the images, not the pod: its pods need no network either way."""
+    return {"podSelector": {"matchLabels": {PREPULL_LABEL: node_group}}, "policyTypes": ["Ingress", "Egress"]}
+
+
 def images_by_node_group(placements: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     """(node group, image) pairs, e.g. one per placed model -> the images each group should hold."""
     out: dict[str, list[str]] = {}
@@ -133,9 +140,18 @@ class ImagePrePull(pulumi.ComponentResource):
     def __init__(self, name: str, args: ImagePrePullArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-inference:components:ImagePrePull", name, None, opts)
         manifest = prepull_daemonset(args.node_group, args.images, args.namespace, args.image_pull_secrets)
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata=manifest["metadata"],
+            spec=network_policy_spec(args.node_group),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on)),
+        )
         self.daemon_set = k8s.apps.v1.DaemonSet(
             name,
-            metadata={**manifest["metadata"], "annotations": {"pulumi.com/skipAwait": "true"}},
+            metadata={
+                **manifest["metadata"],
+                "annotations": {"pulumi.com/skipAwait": "true", **skip_annotations(checkov_skips.PREPULL)},
+            },
             spec=manifest["spec"],
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on)),
         )

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import checkov_skips
+from components.checkov_skips import skip_annotations
 from components.labels import (
     EFA_RESOURCE,
     GPU_COUNT_LABEL,
@@ -728,6 +730,7 @@ class ModelServer(pulumi.ComponentResource):
         annotations = {
             **await_annotations(timeout, model.multi_node, replicas),
             START_ESTIMATE_ANNOTATION: self.startup.describe(),
+            **skip_annotations({**checkov_skips.SERVER, **engine.checkov_skips}),
         }
         self.smoke_service, self.smoke_wait_seconds, self.smoke_depends_on = server, None, []
         if model.multi_node:

@@ -25,6 +25,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import checkov_skips
+from components.checkov_skips import skip_annotations
 from sizing.gpus import resolve_gpu
 from sizing.kv_cache import block_size_tokens
 from stack.outputs import service_url
@@ -131,7 +133,12 @@ def job_spec(model: ModelPlacement, namespace: str, config_map: str, service: st
             "spec": {
                 "restartPolicy": "Never",
                 **account,
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534},
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 65534,
+                    "runAsGroup": 65534,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
                 "containers": [
                     {
                         "name": "smoke-test",
@@ -139,7 +146,7 @@ def job_spec(model: ModelPlacement, namespace: str, config_map: str, service: st
                         "command": smoke_command(model, namespace, service, wait_seconds),
                         "resources": {
                             "requests": {"cpu": "50m", "memory": "64Mi"},
-                            "limits": {"memory": "128Mi"},
+                            "limits": {"cpu": "500m", "memory": "128Mi"},
                         },
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
@@ -154,6 +161,12 @@ def job_spec(model: ModelPlacement, namespace: str, config_map: str, service: st
             },
         },
     }
+
+
+def network_policy_spec(server: str) -> dict[str, Any]:
+    """Nothing calls the smoke test: no ingress to its pod. Egress stays open (DNS, the server, and
+    for the live check the API server, whose address the cluster decides)."""
+    return {"podSelector": {"matchLabels": smoke_labels(server)}, "policyTypes": ["Ingress"]}
 
 
 @dataclass
@@ -192,9 +205,20 @@ class SmokeTest(pulumi.ComponentResource):
             opts=child,
         )
         report_access = self._report_access(name, server, args.namespace, labels, child) if live else []
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata={"name": f"{server}-smoke", "namespace": args.namespace, "labels": labels},
+            spec=network_policy_spec(server),
+            opts=child,
+        )
         self.job = k8s.batch.v1.Job(
             name,
-            metadata={"name": job_name(server, args.fingerprint), "namespace": args.namespace, "labels": labels},
+            metadata={
+                "name": job_name(server, args.fingerprint),
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": skip_annotations(checkov_skips.SMOKE_LIVE if live else checkov_skips.SMOKE),
+            },
             spec=job_spec(args.model, args.namespace, f"{server}-smoke-test", args.service or server, wait_seconds),
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -13,7 +13,7 @@ One module per job:
 - ``verify.selectors``: how label selectors, node affinity and tolerations match (shared with tests);
 - ``verify.invariants``: GPU pods against the GPU node groups declared beside them;
 - ``verify.aws``: AWS resource inputs against botocore's service models, EKS limits, the GPU catalog;
-- ``verify.checkov``: report-only security scan of the rendered manifests (``make verify``);
+- ``verify.checkov``: security scan of the rendered manifests, failing on any unexplained finding (``make verify``);
 - ``verify.stacks``: synthesise each ``Pulumi.<stack>.yaml`` in-process (as ``make synth`` does)
   and run all of the above; ``python -m verify`` is its command line.
 

@@ -1,13 +1,13 @@
-"""``python -m verify.checkov``: a security scan of every stack's rendered manifests, report-only.
+"""``python -m verify.checkov``: a security scan of every stack's rendered manifests, failing on what is unexplained.
 
 Runs checkov (``checkov -d build --framework kubernetes --compact -o json``, offline:
 ``--skip-download``) over the ``build/<stack>/kubernetes/`` that ``make synth``/``make verify`` wrote,
-and prints the failed checks grouped by check id, each with the objects that fail it. It exits 0 whatever checkov finds
-(the policy on findings comes once the pods are hardened) and non-zero only when the scan itself
-cannot run. Checkov lives in its own virtualenv (``.venv-checkov``, ``requirements-checkov.txt``):
+and prints the failed checks grouped by check id, each with the objects that fail it. It exits 1 when a check
+fails or is skipped without a reason, 2 when the scan itself cannot run, 0 otherwise.
+Checkov lives in its own virtualenv (``.venv-checkov``, ``requirements-checkov.txt``):
 it pins boto3/botocore, packaging and urllib3 below what the project's ``.venv`` resolves to.
 Objects can carry checkov's own skip annotations (``checkov.io/skip<N>: CKV_K8S_<id>=<reason>``);
-skipped checks are listed with their reasons.
+skipped checks are listed with their reasons (``components.checkov_skips`` writes them).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+NO_REASON = "No comment provided"  # what checkov records for a skip annotation without ``=<reason>``
 
 
 @dataclass
@@ -38,6 +39,11 @@ class Scan:
     skipped: dict[str, Finding]  # skipped by annotation: objects carry the reason
     passed: int
     seconds: float
+    unexplained: dict[str, Finding] = field(default_factory=dict)  # skipped without a reason: a failure too
+
+    @property
+    def clean(self) -> bool:
+        return not self.failed and not self.unexplained
 
 
 def _documents(text: str) -> list[dict]:
@@ -77,20 +83,25 @@ def scan(build: Path, stacks: list[str], checkov: Path = CHECKOV) -> Scan:
         raise RuntimeError(f"checkov failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
     failed: dict[str, Finding] = {}
     skipped: dict[str, Finding] = {}
+    unexplained: dict[str, Finding] = {}
     passed = 0
     for document in _documents(done.stdout):
         results = document.get("results") or {}
         passed += len([c for c in results.get("passed_checks") or [] if _stack_of(c.get("file_path", ""), stacks)])
-        for kind, into in (("failed_checks", failed), ("skipped_checks", skipped)):
+        for kind in ("failed_checks", "skipped_checks"):
             for check in results.get(kind) or []:
                 stack = _stack_of(check.get("file_path", ""), stacks)
                 if stack is None:
                     continue
-                finding = into.setdefault(check["check_id"], Finding(check["check_id"], check.get("check_name", "")))
                 reason = (check.get("check_result") or {}).get("suppress_comment") if kind == "skipped_checks" else ""
+                if kind == "skipped_checks" and (not (reason or "").strip() or reason == NO_REASON):
+                    reason, into = "", unexplained
+                else:
+                    into = failed if kind == "failed_checks" else skipped
+                finding = into.setdefault(check["check_id"], Finding(check["check_id"], check.get("check_name", "")))
                 where = f"{stack}: {check.get('resource')}"
                 finding.objects.append(f"{where} ({reason})" if reason else where)
-    return Scan(failed, skipped, passed, seconds)
+    return Scan(failed, skipped, passed, seconds, unexplained)
 
 
 def report(result: Scan) -> str:
@@ -98,12 +109,18 @@ def report(result: Scan) -> str:
     for check_id, finding in sorted(result.failed.items(), key=lambda item: (-len(item[1].objects), item[0])):
         lines.append(f"{check_id}  {finding.check_name}  ({len(finding.objects)} object(s))")
         lines += [f"     - {o}" for o in sorted(set(finding.objects))]
+    for check_id, finding in sorted(result.unexplained.items()):
+        lines.append(f"{check_id}  {finding.check_name}  skipped without a reason ({len(finding.objects)} object(s))")
+        lines += [f"     - {o}" for o in sorted(set(finding.objects))]
     for check_id, finding in sorted(result.skipped.items()):
         lines.append(f"skipped {check_id}  {finding.check_name}")
         lines += [f"     - {o}" for o in sorted(set(finding.objects))]
     failures = sum(len(f.objects) for f in result.failed.values())
+    bare = sum(len(f.objects) for f in result.unexplained.values())
+    verdict = "clean" if result.clean else "UNEXPLAINED FINDINGS (fix the object or skip with a reason)"
     lines.append(
-        f"checkov (report-only): {failures} failed check(s) across {len(result.failed)} check id(s), "
+        f"checkov {verdict}: {failures} failed check(s) across {len(result.failed)} check id(s), "
+        f"{bare} skipped without a reason, "
         f"{result.passed} passed, {sum(len(f.objects) for f in result.skipped.values())} skipped, {result.seconds:.1f}s"
     )
     return "\n".join(lines)
@@ -128,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"checkov: {error}")
         return 2
     print(report(result))
-    return 0
+    return 0 if result.clean else 1
 
 
 if __name__ == "__main__":

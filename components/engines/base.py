@@ -39,6 +39,7 @@ class Engine:
     ready_path: ClassVar[str]  # startup and readiness probes, and the smoke test's wait
     live_path: ClassVar[str]
     supports_multi_node: ClassVar[bool] = False  # can it serve a LeaderWorkerSet group (PP > 1)?
+    checkov_skips: ClassVar[dict[str, str]] = {}  # check id -> why its image cannot pass (components.checkov_skips)
 
     def container_name(self, role: str) -> str:
         return self.label if role == "server" else f"{self.label}-{role}"

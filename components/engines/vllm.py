@@ -144,6 +144,20 @@ class Vllm(Engine):
     ready_path = "/health"
     live_path = "/health"
     supports_multi_node = True
+    checkov_skips = {
+        "CKV_K8S_23": (
+            "the upstream vllm/vllm-openai image is built to run as root (no other user, HOME /root); the container "
+            "has no capabilities, no privilege escalation and the RuntimeDefault seccomp profile"
+        ),
+        "CKV_K8S_40": (
+            "the upstream vllm/vllm-openai image runs as UID 0: another UID has no writable HOME for the caches "
+            "vLLM, torch and triton keep there"
+        ),
+        "CKV_K8S_22": (
+            "vLLM, torch inductor, triton and flashinfer write compile caches under HOME and /tmp and ZMQ sockets "
+            "in TMPDIR; a read-only root would need every such path redirected and was not run on a GPU node"
+        ),
+    }
 
     def image(self, model: ModelPlacement) -> str:
         return model.config.engine.image or VLLM_IMAGE
