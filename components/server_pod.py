@@ -57,10 +57,6 @@ NODE_RESERVED_VCPUS = 6
 NODE_RESERVED_MEMORY_GIB = 8
 NODE_RESERVED_MEMORY_FRACTION = 0.06
 
-# Load-time model (see load_seconds).
-LOAD_BASE_SECONDS = 120
-LOAD_SECONDS_PER_GIB = 10
-DOWNLOAD_SECONDS_PER_GIB = 5
 IMAGE_PULL_SECONDS = 600  # server images are ~10 GB compressed
 STARTUP_PROBE_PERIOD_SECONDS = 10
 READINESS_PROBE_PERIOD_SECONDS = 10
@@ -103,17 +99,6 @@ def shm_volume(gpus_per_pod: int) -> dict[str, Any]:
 
 
 SHM_MOUNT = {"name": "shm", "mountPath": "/dev/shm"}
-
-
-def load_seconds(weights_gib: float, download: bool) -> int:
-    """Seconds from container start to the health endpoint answering, generously.
-
-    120 s of base (CUDA init, profiling, CUDA graph capture) plus 10 s per GiB of weights the
-    pod reads (about 100 MiB/s, modest EBS or network storage), plus 5 s per GiB when it first
-    downloads them. A 70B model in bf16 (131 GiB) gets about 24 minutes.
-    """
-    per_gib = LOAD_SECONDS_PER_GIB + (DOWNLOAD_SECONDS_PER_GIB if download else 0)
-    return int(LOAD_BASE_SECONDS + math.ceil(weights_gib * per_gib))
 
 
 def startup_failure_threshold(seconds: int) -> int:

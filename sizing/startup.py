@@ -12,11 +12,11 @@ Three phases, each from stated, overridable assumptions (``StartupAssumptions``)
 - **compile and graph capture**: vLLM's engine init (profiling, torch.compile, CUDA graphs). The
   calibration runs (../shared/calibration/logs, vLLM 0.26 on H100) measured "init engine ...
   took" 61-88 s, of which compilation 29-49 s and graph capture 8-13 s, for 7B-70B at TP 1-2;
-  120 s adds CUDA/NCCL init and process start (today's ``LOAD_BASE_SECONDS``).
+  120 s adds CUDA/NCCL init and process start (what the server pod's fixed load base was).
 
 The startupProbe's budget covers what happens after the container starts (load and compile),
 times a margin; Pulumi's await timeout adds the image pull and 10%, as
-``components.vllm_model.await_timeout_seconds`` does today. Stdlib only.
+``components.server_pod.await_timeout_seconds`` does. Stdlib only.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from components import VLLM_CALIBRATED_VERSION, VLLM_IMAGE
 from components.engines.vllm import model_reference, server_args
 from components.server_pod import (
     await_timeout_seconds,
-    load_seconds,
     network_policy_spec,
     pod_resources,
     shm_size_mib,
@@ -17,6 +16,7 @@ from components.server_pod import (
 from components.smoke_test import smoke_labels
 from sizing.instances import INSTANCES
 from sizing.models import CONFIG_DIR
+from sizing.startup import estimate_startup
 from stack.config import parse_config
 from stack.placement import place
 from tests.harness import arg_value, quantity_mib
@@ -41,11 +41,12 @@ def test_shm_covers_vllm_rings_and_nccl_per_rank(gpus):
     assert shm_size_mib(1) >= 256  # "64 MiB free" made vLLM refuse to start at TP=1
 
 
-def test_load_time_grows_with_weights_and_70b_gets_over_ten_minutes():
-    assert load_seconds(15, download=False) < load_seconds(131, download=False)
-    assert load_seconds(131, download=False) > 600
-    assert load_seconds(131, download=True) > load_seconds(131, download=False)
-    seconds = load_seconds(131, download=False)
+def test_load_time_grows_with_weights_and_a_downloaded_70b_gets_over_ten_minutes():
+    small, large = estimate_startup(15, "huggingFace"), estimate_startup(131, "huggingFace")
+    assert small.startup_probe_budget_s < large.startup_probe_budget_s
+    assert large.startup_probe_budget_s > 600
+    assert estimate_startup(131, "s3").startup_probe_budget_s < large.startup_probe_budget_s
+    seconds = large.startup_probe_budget_s
     assert startup_failure_threshold(seconds) * 10 >= seconds
     assert await_timeout_seconds(seconds) > seconds + 600  # image pull on top, and bounded
     assert await_timeout_seconds(seconds) < 4 * 3600
