@@ -24,8 +24,7 @@ from pathlib import Path
 
 from vllm_check import install
 from vllm_check.engine import DEFAULT_WORK
-from vllm_check.rendered import PROJECT, ServeCommand
-from vllm_check.serve import run_server
+from vllm_check.serve import generated_server, run_server
 
 FIXTURE = install.ROOT / "verify" / "vendor" / f"vllm-{install.VLLM_VERSION}-cpu-metrics.txt"
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{|\s)")
@@ -71,36 +70,6 @@ def live_check(server_url: str) -> list[str]:
         f"{name}: used by an alert or dashboard, not exported by vLLM {install.VLLM_VERSION}"
         for name in missing(used_vllm_metrics(), text)
     ]
-
-
-def generated_server(stack: str = "dev", tensor_parallel_size: int = 1) -> ServeCommand:
-    """The stack's first vLLM model at the given TP, flags from ``components.engines.vllm``."""
-    from components.engines.vllm import model_reference, server_args
-    from components.server_pod import shm_size_mib
-    from stack.config import parse_config
-    from stack.mockrun import load_stack_config
-    from stack.placement import place
-
-    raw = {k.split(":", 1)[1]: v for k, v in load_stack_config(stack).items() if k.startswith(f"{PROJECT}:")}
-    raw = {k: v for k, v in raw.items() if k in ("cluster", "nodeGroups", "models")}
-    models = [m for m in raw.get("models") or [] if m.get("engine", "vllm") == "vllm"]
-    if not models:
-        raise LookupError(f"stack {stack} has no vLLM model")
-    raw["models"] = [{**models[0], "tensorParallelSize": tensor_parallel_size, "replicas": 1}]
-    placed = place(parse_config(raw)).models[0]
-    return ServeCommand(
-        stack=f"{stack} (generated, tensorParallelSize {tensor_parallel_size})",
-        file="-",
-        kind="Deployment",
-        name=placed.name,
-        role="pod",
-        container="vllm",
-        model_ref=model_reference(placed),
-        args=list(server_args(placed)),
-        env={},
-        shm_size_limit=f"{shm_size_mib(placed.plan.gpus_per_pod)}Mi",
-        source="command",
-    )
 
 
 def capture(path: Path = FIXTURE, stack: str = "dev", ready_timeout: float = 300) -> int:

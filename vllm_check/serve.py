@@ -102,11 +102,10 @@ def _engine_type(model: dict) -> str:
     return engine.get("type", "vllm") if isinstance(engine, dict) else engine
 
 
-def generated_tp2(stack: str = "dev") -> ServeCommand:
-    """A TP=2 server through the project's own code path, when no stack renders one.
+def generated_server(stack: str = "dev", tensor_parallel_size: int = 1, suffix: str = "") -> ServeCommand:
+    """The stack's first vLLM model at ``tensor_parallel_size``, through the project's own code path.
 
-    The stack's first vLLM model with ``tensorParallelSize: 2``, planned by
-    ``stack.config.parse_config`` + ``stack.placement.place``, its flags from
+    Planned by ``stack.config.parse_config`` + ``stack.placement.place``, its flags from
     ``components.engines.vllm.server_args`` and its /dev/shm from ``components.server_pod.shm_size_mib``.
     """
     from components.engines.vllm import model_reference, server_args
@@ -119,15 +118,19 @@ def generated_tp2(stack: str = "dev") -> ServeCommand:
     raw = {k: v for k, v in raw.items() if k in ("cluster", "nodeGroups", "models")}
     models = [m for m in raw.get("models") or [] if _engine_type(m) == "vllm"]
     if not models:
-        raise LookupError(f"stack {stack} has no vLLM model to render at TP=2")
-    model = {**models[0], "name": f"{models[0]['name']}-tp2", "tensorParallelSize": 2, "replicas": 1}
+        raise LookupError(f"stack {stack} has no vLLM model to render at TP={tensor_parallel_size}")
+    model = {
+        **models[0],
+        "name": f"{models[0]['name']}{suffix}",
+        "tensorParallelSize": tensor_parallel_size,
+        "replicas": 1,
+    }
     raw["models"] = [model]
-    placement = place(parse_config(raw))
-    placed = placement.models[0]
-    if placed.plan.tensor_parallel_size != 2:
+    placed = place(parse_config(raw)).models[0]
+    if placed.plan.tensor_parallel_size != tensor_parallel_size:
         raise LookupError(f"the planner gave TP={placed.plan.tensor_parallel_size} for {model['name']}")
     return ServeCommand(
-        stack=f"{stack} (generated, tensorParallelSize 2)",
+        stack=f"{stack} (generated, tensorParallelSize {tensor_parallel_size})",
         file="-",
         kind="Deployment",
         name=placed.name,
@@ -139,6 +142,11 @@ def generated_tp2(stack: str = "dev") -> ServeCommand:
         shm_size_limit=f"{shm_size_mib(placed.plan.gpus_per_pod)}Mi",
         source="command",
     )
+
+
+def generated_tp2(stack: str = "dev") -> ServeCommand:
+    """A TP=2 server through the project's own code path, when no stack renders one."""
+    return generated_server(stack, tensor_parallel_size=2, suffix="-tp2")
 
 
 # --- what a CPU needs -----------------------------------------------------------------------------
