@@ -28,6 +28,7 @@ from sizing.planner import (
     _summarise,
     instance_types_for,
 )
+from sizing.search import largest_where
 from sizing.settings import ServingSettings
 
 SNAKE_NAMES = {
@@ -120,18 +121,6 @@ def _fits(
     return _failure(estimate, min_concurrency) is None and not plan.marginal
 
 
-def _largest(fits, high: int) -> int:
-    """The largest whole step in [0, high] for which ``fits`` holds (monotonic), by bisection."""
-    low = 0
-    while low < high:
-        mid = (low + high + 1) // 2
-        if fits(mid):
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
 def _cheaper_if(
     model, settings, target, min_concurrency: float, names: dict[str, str], accounting: Accounting
 ) -> list[tuple[str, tuple]]:
@@ -141,7 +130,7 @@ def _cheaper_if(
     out = []
     tenths = 0
     if estimate.valid and estimate.starts:
-        tenths = _largest(
+        tenths = largest_where(
             lambda n: n > 0 and _fits(model, it, tp, pp, settings, n / 10, accounting),
             int(estimate.max_concurrency * 10),
         )
@@ -150,7 +139,7 @@ def _cheaper_if(
         out.append(
             (f"{names['min_concurrency']} {most:g} (from {min_concurrency:g}) fits {on}", ("min_concurrency", most))
         )
-    blocks = _largest(
+    blocks = largest_where(
         lambda n: (
             n > 0 and _fits(model, it, tp, pp, replace(settings, max_model_len=n * 16), min_concurrency, accounting)
         ),

@@ -38,6 +38,7 @@ from sizing.kv_cache import KVCacheLayout, block_size_tokens, kv_cache_layout
 from sizing.parallel import pipeline_stage_layers
 from sizing.quantization import WeightFormat, resolve_weight_format
 from sizing.rules import max_model_len_error, parallel_layout_error, scheduler_error
+from sizing.search import largest_where
 from sizing.settings import ServingSettings
 from sizing.weights import weights_bytes_per_gpu
 
@@ -220,14 +221,7 @@ def _estimated_max_model_len(model, stage, settings: ServingSettings) -> int:
     def fits(length: int) -> bool:
         return layout.bytes_needed_per_request(length, settings.max_num_batched_tokens) <= stage["kv_bytes"]
 
-    low, high = 0, settings.max_model_len
-    while low < high:
-        mid = (low + high + 1) // 2
-        if fits(mid):
-            low = mid
-        else:
-            high = mid - 1
-    return low
+    return largest_where(fits, settings.max_model_len)
 
 
 def _invalid(model, gpu, tp, pp, settings, reason, accounting: Accounting) -> MemoryEstimate:

@@ -23,6 +23,7 @@ from sizing.gpus import GPUS, resolve_gpu
 from sizing.instances import INSTANCES, InstanceType, cheapest_instance_for, resolve_instance_type
 from sizing.memory import GIB, activation_bytes, checkpoint_weight_format, estimate_memory
 from sizing.plan import Plan
+from sizing.search import largest_where
 from sizing.settings import ServingSettings
 from sizing.weights import weights_bytes_per_gpu
 
@@ -327,11 +328,6 @@ def longest_max_model_len(
         est = estimate_memory(model, it.gpu, tp, pp, length_settings, it.gpus_per_node, accounting)
         return est.valid and est.starts and est.max_concurrency >= min_concurrency
 
-    low, high = 0, min(settings.max_model_len, model.max_position_embeddings) // 16
-    while low < high:
-        mid = (low + high + 1) // 2
-        if fits(mid * 16):
-            low = mid
-        else:
-            high = mid - 1
-    return low * 16
+    return 16 * largest_where(
+        lambda blocks: fits(blocks * 16), min(settings.max_model_len, model.max_position_embeddings) // 16
+    )
