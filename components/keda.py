@@ -8,6 +8,8 @@ triggers (``scaled_object``) read what the PodMonitor scrapes from every server,
   the per-replica queue target;
 - ``avg(vllm:kv_cache_usage_perc{...})`` as a Value target: replicas grow by the ratio of the mean
   KV-cache fill to its target;
+- with a ``traffic`` target, ``sum(vllm:num_requests_running{...})`` as an AverageValue target:
+  replicas = requests in flight / what one replica holds within the target's p95 latencies;
 - with ``scaleToZero``, the configured ``activationQuery`` (traffic seen in front of the servers),
   which only wakes the model: its target is out of reach, so it never asks for more than one.
 
@@ -25,7 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.helm import pinned_release
-from components.monitoring import MODEL_LABEL, VLLM_KV_CACHE_USAGE, VLLM_REQUESTS_WAITING
+from components.monitoring import MODEL_LABEL, VLLM_KV_CACHE_USAGE, VLLM_REQUESTS_RUNNING, VLLM_REQUESTS_WAITING
 from stack.autoscaling_plan import SCALE_UP_STABILIZATION_SECONDS, ModelAutoscaling
 from stack.project import PROJECT
 
@@ -65,6 +67,7 @@ def trigger_queries(model: str, namespace: str) -> dict[str, str]:
     return {
         "queue": f"sum({VLLM_REQUESTS_WAITING}{selector})",
         "kv-cache": f"avg({VLLM_KV_CACHE_USAGE}{selector})",
+        "running": f"sum({VLLM_REQUESTS_RUNNING}{selector})",
     }
 
 
@@ -124,6 +127,8 @@ def scaled_object(
         trigger("queue", queries["queue"], "AverageValue", _number(auto.target_queue_length)),
         trigger("kv-cache", queries["kv-cache"], "Value", _number(auto.target_kv_cache_usage)),
     ]
+    if auto.target_running_requests is not None:
+        triggers.append(trigger("running", queries["running"], "AverageValue", _number(auto.target_running_requests)))
     if auto.scale_to_zero:
         assert auto.activation_query is not None
         triggers.append(

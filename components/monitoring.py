@@ -252,6 +252,7 @@ class ModelAlertThresholds:
     kv_cache_usage: float
     preemptions_per_minute: float
     ttft_p95_seconds: float
+    tpot_p95_seconds: float | None  # the traffic target's, when the model gives one
     max_concurrency: float  # the plan's, for the dashboard's reference lines
     kv_cache_tokens: int
     max_num_seqs: int
@@ -266,11 +267,21 @@ def alert_thresholds(model: ModelPlacement, config: MonitoringConfig) -> ModelAl
         waiting_requests=max(1, math.ceil(estimate.max_concurrency * alerts.queue_per_max_concurrency)),
         kv_cache_usage=alerts.kv_cache_usage_high,
         preemptions_per_minute=alerts.preemptions_per_minute,
-        ttft_p95_seconds=alerts.ttft_slo_seconds(model.name),
+        ttft_p95_seconds=_ttft_slo_seconds(model, config),
+        tpot_p95_seconds=model.config.traffic.p95_tpot_s if model.config.traffic else None,
         max_concurrency=estimate.max_concurrency,
         kv_cache_tokens=estimate.kv_cache_tokens,
         max_num_seqs=model.plan.settings.max_num_seqs,
     )
+
+
+def _ttft_slo_seconds(model: ModelPlacement, config: MonitoringConfig) -> float:
+    """The model's own SLO under alerts, else its traffic target's p95, else the stack's SLO."""
+    alerts = config.alerts
+    traffic = model.config.traffic
+    if model.name not in alerts.ttft_p95_slo_seconds_by_model and traffic and traffic.p95_ttft_s is not None:
+        return traffic.p95_ttft_s
+    return alerts.ttft_slo_seconds(model.name)
 
 
 def _duration(seconds: int) -> str:
@@ -355,6 +366,26 @@ def model_rules(model: ModelPlacement, namespace: str, config: MonitoringConfig)
             "maxNumBatchedTokens contention; if idle and still slow, check GPU clocks and XIDs",
             model=name,
         ),
+        *_tpot_rules(t, sel, name),
+    ]
+
+
+def _tpot_rules(t: ModelAlertThresholds, sel: str, name: str) -> list[dict[str, Any]]:
+    if t.tpot_p95_seconds is None:
+        return []
+    return [
+        _rule(
+            "VllmTimePerOutputTokenSloBreached",
+            f"histogram_quantile(0.95, sum by (le) (rate({VLLM_ITL_BUCKET}{sel}[10m]))) > {t.tpot_p95_seconds:g}",
+            "10m",
+            "warning",
+            f"{name}: time per output token p95 above the traffic target's {t.tpot_p95_seconds:g} s",
+            "More requests in flight per replica than the traffic plan allows: check the running requests per "
+            "replica against the autoscaler's running target and whether maxReplicas was reached; if the load is "
+            "within the plan, the throughput prediction is off for this GPU and model: compare the dashboard's "
+            "tokens/s with python -m sizing throughput at the same concurrency",
+            model=name,
+        )
     ]
 
 
@@ -495,7 +526,12 @@ def serving_dashboard(model: ModelPlacement, namespace: str, config: MonitoringC
         [*_quantiles(VLLM_TTFT_BUCKET, sel), (f"vector({t.ttft_p95_seconds:g})", "SLO (p95)")],
         "s",
     )
-    p.add("Inter-token latency", _quantiles(VLLM_ITL_BUCKET, sel), "s")
+    p.add(
+        "Inter-token latency",
+        [*_quantiles(VLLM_ITL_BUCKET, sel)]
+        + ([(f"vector({t.tpot_p95_seconds:g})", "target (p95)")] if t.tpot_p95_seconds is not None else []),
+        "s",
+    )
     p.add("End-to-end request latency", _quantiles(VLLM_E2E_BUCKET, sel), "s")
     p.add(
         "KV cache usage",

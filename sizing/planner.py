@@ -125,6 +125,35 @@ def plan_model(
     )
 
 
+def fitting_plans(
+    model: ModelArchitecture,
+    settings: ServingSettings,
+    *,
+    instance_types: Sequence[str] | None = None,
+    gpus: Sequence[str] | None = None,
+    min_concurrency: float = 1.0,
+    tensor_parallel_size: int | None = None,
+    pipeline_parallel_size: int | None = None,
+    accounting: Accounting = VLLM_0_26,
+) -> tuple[list[Plan], list[Attempt]]:
+    """Every layout that starts the model with ``min_concurrency`` requests (in ``plan_model``'s
+    order), and why each other one does not: the candidates a choice on more than memory (the
+    traffic planner's cost per request) weighs, where ``plan_model`` stops at the first."""
+    if not 0 < min_concurrency < float("inf"):
+        raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a finite number of requests > 0")
+    plans: list[Plan] = []
+    attempts: list[Attempt] = []
+    candidates = instance_types_for(gpus, instance_types)
+    for it, tp, pp in _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
+        estimate = estimate_memory(model, it.gpu, tp, pp, settings, it.gpus_per_node, accounting)
+        failure = _failure(estimate, min_concurrency)
+        if failure:
+            attempts.append(Attempt(it.name, it.gpu.name, tp, pp, failure))
+        else:
+            plans.append(_plan(model, it, tp, pp, estimate, min_concurrency, accounting))
+    return plans, attempts
+
+
 def _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
     """Every layout to try, cheapest first. PP > 1 spans whole nodes: TP fills a node."""
     layouts = []

@@ -111,3 +111,11 @@ class PriceTable:
 
 
 DEFAULT_PRICES = PriceTable()
+
+
+def replica_usd_per_hour(*, pods: int, gpus_per_pod: int, gpus_per_node: int, node_usd_per_hour: float) -> float:
+    """What one replica costs: its share of a node by GPUs (a TP=2 pod is a quarter of an 8-GPU
+    node), or its whole nodes when its pipeline stages span nodes (one pod per node)."""
+    if pods > 1:
+        return pods * node_usd_per_hour
+    return node_usd_per_hour * gpus_per_pod / gpus_per_node

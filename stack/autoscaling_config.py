@@ -41,10 +41,13 @@ class _Model(BaseModel):
 
 
 class AutoscalingConfig(_Model):
-    """One model's replica bounds and load targets (KEDA ScaledObject on vLLM's own metrics)."""
+    """One model's replica bounds and load targets (KEDA ScaledObject on vLLM's own metrics).
 
-    min_replicas: int = Field(ge=0)
-    max_replicas: int = Field(ge=1)
+    Past ``stack.placement`` both bounds are set: given, or derived from the model's ``traffic``."""
+
+    # Required unless the model gives ``traffic``, which derives them (stack.config.ModelConfig).
+    min_replicas: int | None = Field(None, ge=0)
+    max_replicas: int | None = Field(None, ge=1)
     target_queue_length: float | None = Field(None, gt=0, description="waiting requests per replica")
     target_kv_cache_usage: float | None = Field(None, gt=0, le=1, description="mean KV-cache fill, 0-1")
     scale_to_zero: bool = False
@@ -55,7 +58,7 @@ class AutoscalingConfig(_Model):
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingConfig:
-        if self.min_replicas > self.max_replicas:
+        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}: "
                 f"give minReplicas <= maxReplicas (e.g. maxReplicas: {self.min_replicas})"
@@ -65,7 +68,7 @@ class AutoscalingConfig(_Model):
                 "minReplicas 0 scales the model to zero, which must be asked for: set scaleToZero: true "
                 "(and activationQuery), or give minReplicas >= 1"
             )
-        if self.scale_to_zero and self.min_replicas != 0:
+        if self.scale_to_zero and self.min_replicas not in (0, None):
             raise ValueError(f"scaleToZero: true needs minReplicas: 0, not {self.min_replicas}")
         if self.scale_to_zero and not self.activation_query:
             raise ValueError(

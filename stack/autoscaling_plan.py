@@ -9,6 +9,10 @@ server at full KV cache and a long queue can show the same GPU utilization as a 
   that long means the next arrivals wait about a quarter of a batch for a slot.
 - KV-cache usage (``vllm:kv_cache_usage_perc``, 0-1) averaged over replicas, default 0.8: above
   it vLLM starts preempting sequences, which costs more than a queue.
+- with a ``traffic`` target, requests running (``vllm:num_requests_running``) per replica, at the
+  mean in flight one replica holds within the target's p95 latencies (``sizing.traffic``): below
+  ``max_num_seqs`` vLLM admits every request, so no queue forms while the latencies already
+  exceed the target, and only the running count shows it.
 
 A replica takes ``startup_s`` to become ready (image pull, weights load, CUDA graphs). Scaling up
 is limited to doubling (at least one replica) per load time, so replicas still loading are not
@@ -44,6 +48,7 @@ class ModelAutoscaling:
     target_queue_length: float
     queue_target_from_plan: bool
     target_kv_cache_usage: float
+    target_running_requests: float | None  # per replica, from the traffic target
     startup_s: int
     scale_up_period_s: int
     scale_down_stabilization_s: int
@@ -61,6 +66,7 @@ class ModelAutoscaling:
             "targetQueueLength": self.target_queue_length,
             "targetQueueLengthFrom": "plan" if self.queue_target_from_plan else "config",
             "targetKvCacheUsage": self.target_kv_cache_usage,
+            **({"targetRunningRequests": self.target_running_requests} if self.target_running_requests else {}),
             "startupSeconds": self.startup_s,
             "scaleUpPeriodSeconds": self.scale_up_period_s,
             "scaleDownStabilizationSeconds": self.scale_down_stabilization_s,
@@ -80,23 +86,28 @@ def plan_autoscaling(model: ModelPlacement, config: AutoscalingConfig, startup_s
     """``startup_s``: seconds from pod start to ready (the server's startup budget)."""
     if startup_s <= 0:
         raise ValueError(f"{model.name}: startup seconds must be positive, got {startup_s}")
+    low, high = replica_bounds(model, config)
     concurrency = concurrency_per_replica(model)
     from_plan = config.target_queue_length is None
     queue = float(max(1, math.ceil(concurrency * DEFAULT_QUEUE_FRACTION))) if from_plan else config.target_queue_length
     assert queue is not None
+    running = None
+    if model.traffic is not None:
+        running = max(1.0, math.floor(model.traffic.capacity.mean_in_flight * 100) / 100)
     period = min(startup_s, HPA_MAX_POLICY_PERIOD_SECONDS)
     down = config.scale_down_stabilization_seconds
     if down is None:
         down = min(max(2 * startup_s, MIN_SCALE_DOWN_STABILIZATION_SECONDS), HPA_MAX_STABILIZATION_SECONDS)
     return ModelAutoscaling(
         model=model.name,
-        min_replicas=config.min_replicas,
-        max_replicas=config.max_replicas,
-        initial_replicas=max(config.min_replicas, 1),
+        min_replicas=low,
+        max_replicas=high,
+        initial_replicas=max(low, 1),
         concurrency_per_replica=concurrency,
         target_queue_length=queue,
         queue_target_from_plan=from_plan,
         target_kv_cache_usage=config.target_kv_cache_usage or DEFAULT_KV_CACHE_USAGE,
+        target_running_requests=running,
         startup_s=startup_s,
         scale_up_period_s=period,
         scale_down_stabilization_s=down,
@@ -112,4 +123,5 @@ def replica_bounds(model: ModelPlacement, config: AutoscalingConfig | None) -> t
     """(min, max) replicas: the autoscaler's bounds, or the fixed count twice."""
     if config is None:
         return model.config.replicas, model.config.replicas
+    assert config.min_replicas is not None and config.max_replicas is not None, "set by stack.placement"
     return config.min_replicas, config.max_replicas

@@ -144,15 +144,17 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     out = []
     models = report["autoscaling"]
     if models:
-        out.append("Autoscaling (KEDA on vLLM's waiting requests and KV-cache usage):")
+        out.append("Autoscaling (KEDA on vLLM's waiting requests, KV-cache usage and, with traffic, running requests):")
         out.append(
-            f"  {'model':<20} {'replicas':>9} {'queue/replica':>13} {'KV target':>9} {'load s':>7} {'down after s':>12}"
+            f"  {'model':<20} {'replicas':>9} {'queue/replica':>13} {'KV target':>9} {'running/replica':>15} "
+            f"{'load s':>7} {'down after s':>12}"
         )
         for name, m in models.items():
             replicas = f"{m['minReplicas']}-{m['maxReplicas']}"
+            running = f"{m['targetRunningRequests']:g}" if m.get("targetRunningRequests") else "-"
             out.append(
                 f"  {name:<20} {replicas:>9} {m['targetQueueLength']:>13g} {m['targetKvCacheUsage']:>9g} "
-                f"{m['startupSeconds']:>7} {m['scaleDownStabilizationSeconds']:>12}"
+                f"{running:>15} {m['startupSeconds']:>7} {m['scaleDownStabilizationSeconds']:>12}"
             )
     for block in report["capacityBlocks"].values():
         out.append(block["summary"])

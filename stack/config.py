@@ -35,6 +35,7 @@ from stack.model_source_s3 import S3Source
 from stack.monitoring_config import MonitoringConfig
 from stack.project import PROJECT
 from stack.stack_reference_name import stack_reference_problem
+from stack.traffic_config import TrafficConfig
 
 DEFAULT_NAMESPACE = "inference"
 KUBERNETES_MAX_NODES = 5000  # the largest cluster Kubernetes supports ("Considerations for large clusters")
@@ -685,6 +686,7 @@ class ModelConfig(_Model):
     engine: _engine_union() = Field(default_factory=lambda: ENGINE_OPTIONS[DEFAULT_ENGINE]())  # type: ignore[valid-type]
     scheduling: ModelScheduling | None = None
     autoscaling: AutoscalingConfig | None = None
+    traffic: TrafficConfig | None = None
     # Where the engine's options sit in the stack file: "engine" (the union), or the legacy places.
     _engine_path: str = PrivateAttr(default="engine")
 
@@ -705,7 +707,14 @@ class ModelConfig(_Model):
     def _replicas_from_autoscaling(cls, data: Any) -> Any:
         """Autoscaled, the workload starts at max(minReplicas, 1) (the plan sizes the nodes for that)
         and the autoscaler owns the count after; a fixed ``replicas`` beside it would be ignored."""
-        if not isinstance(data, dict) or not isinstance(data.get("autoscaling"), dict):
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("traffic"), dict) and "replicas" in data:
+            raise ValueError(
+                f"replicas {data['replicas']!r} is a fixed count but traffic is given: remove replicas (the planner "
+                "derives the replicas that serve traffic.requestsPerSecond), or remove traffic"
+            )
+        if not isinstance(data.get("autoscaling"), dict):
             return data
         if "replicas" in data:
             raise ValueError(
@@ -722,6 +731,33 @@ class ModelConfig(_Model):
     def _engine(self) -> ModelConfig:
         if not self.engine.takes_source and "source" in self.model_fields_set:
             raise ValueError(f"source is not used with engine {self.engine.type}: {self.engine.fetches_model}")
+        return self
+
+    @model_validator(mode="after")
+    def _traffic(self) -> ModelConfig:
+        auto, traffic = self.autoscaling, self.traffic
+        if auto is not None and traffic is None:
+            bounds = (("minReplicas", auto.min_replicas), ("maxReplicas", auto.max_replicas))
+            missing = [key for key, value in bounds if value is None]
+            if missing:
+                raise ValueError(
+                    f"autoscaling.{missing[0]} is required without traffic: give "
+                    f"{' and '.join(f'autoscaling.{key}' for key in missing)}, or give traffic "
+                    "(requestsPerSecond, inputTokens, outputTokens, p95TtftS, p95TpotS) to derive them"
+                )
+        if traffic is None:
+            return self
+        if traffic.min_requests_per_second and auto is None:
+            raise ValueError(
+                f"traffic.minRequestsPerSecond {traffic.min_requests_per_second:g} sets the autoscaler's floor, but "
+                "the model has no autoscaling: add autoscaling: {} (bounds derived from traffic), or remove it"
+            )
+        length = traffic.input_tokens + traffic.output_tokens
+        if length > self.max_model_len:
+            raise ValueError(
+                f"traffic.inputTokens {traffic.input_tokens} + outputTokens {traffic.output_tokens} = {length} "
+                f"tokens exceed maxModelLen {self.max_model_len}: raise maxModelLen or give the typical request"
+            )
         return self
 
     @property

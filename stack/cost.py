@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sizing.instances import INSTANCES, InstanceType
-from sizing.prices import DEFAULT_PRICES, Price, PriceTable
+from sizing.prices import DEFAULT_PRICES, Price, PriceTable, replica_usd_per_hour
 from stack.autoscaling_config import AutoscalingConfig
 from stack.autoscaling_plan import replica_bounds
 from stack.placement import ModelPlacement, NodeGroupPlacement, Placement, pack_free
@@ -157,10 +157,12 @@ def model_cost(
 ) -> ModelCost:
     price = _price(group, prices)
     plan = model.plan
-    if model.multi_node:
-        per_replica = plan.nodes * price.usd_per_hour
-    else:
-        per_replica = price.usd_per_hour * plan.gpus_per_pod / group.instance.gpus_per_node
+    per_replica = replica_usd_per_hour(
+        pods=plan.pods,
+        gpus_per_pod=plan.gpus_per_pod,
+        gpus_per_node=group.instance.gpus_per_node,
+        node_usd_per_hour=price.usd_per_hour,
+    )
     low, high = replica_bounds(model, bounds)
     return ModelCost(model.name, group.name, group.instance.name, plan.gpus, low, high, per_replica, price)
 

@@ -32,9 +32,11 @@ from sizing.models import load_model, model_names
 from sizing.plan import Plan
 from sizing.quantization import check_quantization
 from sizing.settings import ServingSettings
+from sizing.traffic import TrafficPlan
 from stack.config import ConfigError, ModelConfig, ModelScheduling, NodeGroupConfig, StackConfig
 from stack.engine_release import SizingAccounting
 from stack.serving_settings import BY_FIELD, serving_settings
+from stack.traffic_plan import plan_traffic, with_bounds
 
 HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -52,6 +54,7 @@ class ModelPlacement:
     scheduling: ModelScheduling = ModelScheduling()
     sizing: SizingAccounting | None = None  # the vLLM release's accounting the plan follows
     explanation: dict[str, Any] | None = None  # sizing.explain: why this layout, what a cheaper one needs
+    traffic: TrafficPlan | None = None  # sizing.traffic: the layout and replicas for the model's traffic target
 
     @property
     def name(self) -> str:
@@ -89,6 +92,7 @@ class ModelPlacement:
             "plan": self.plan.to_dict(),
             **({"sizingAccounting": self.sizing.to_dict()} if self.sizing else {}),
             **({"why": self.explanation} if self.explanation is not None else {}),
+            **({"traffic": self.traffic.to_dict()} if self.traffic is not None else {}),
         }
 
 
@@ -295,7 +299,23 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     else:
         tensor_parallel_sizes = list(engine_tps or [None])
     plan = None
+    traffic = None
     errors: list[SizingError] = []
+    if model.traffic is not None:
+        traffic = plan_traffic(
+            index,
+            model,
+            architecture,
+            settings,
+            sizing.accounting,
+            groups,
+            config,
+            engine_tensor_parallel_sizes=engine_tps,
+            pipeline_parallel_size=pp,
+        )
+        plan = traffic.plan
+        model = with_bounds(index, model, traffic)
+        tensor_parallel_sizes = []
     for tp in tensor_parallel_sizes:
         try:
             plan = plan_model(
@@ -334,7 +354,7 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1:
         candidates.sort(key=lambda g: not g.efa)  # stable: config order among EFA groups first
     group = candidates[0]
-    why = explain_plan(
+    why = None if traffic is not None else explain_plan(
         architecture,
         settings,
         plan,
@@ -344,7 +364,7 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
         pipeline_parallel_size=pp,
         names=CONFIG_NAMES,
         accounting=sizing.accounting,
-    ).to_dict()
+    )
     placement = ModelPlacement(
         index,
         model,
@@ -353,8 +373,9 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
         group.name,
         repo_id,
         _scheduling(model, config),
-        explanation=why,
+        explanation=None if why is None else why.to_dict(),
         sizing=sizing,
+        traffic=traffic,
     )
     if placement.multi_node:
         _check_multi_node(placement, group, config)

@@ -26,3 +26,48 @@ def idle_text(group: dict[str, Any], gpus_per_node: int) -> str:
     if idle == 0:
         return f"; all {total} GPUs used"
     return f"; {idle} of {total} GPUs idle"
+
+
+def traffic_lines(plan: dict[str, Any]) -> list[str]:
+    """The models with a traffic target: what one replica delivers within its p95 targets, the
+    replicas the target needs, what they cost, and the layouts weighed against the chosen one."""
+    models = [m for m in plan["models"] if m.get("traffic")]
+    if not models:
+        return []
+    lines = [
+        "Traffic targets (sizing.traffic: per replica within the p95 targets, Poisson arrivals):",
+        f"  {'model':<20} {'layout':<22} {'req/s':>7} {'out tok/s':>9} {'in flight':>9} {'replicas':>8} "
+        f"{'$/h peak':>9} {'$/M out':>8}",
+    ]
+    for model in models:
+        traffic = model["traffic"]
+        chosen, target = traffic["chosen"], traffic["target"]
+        per = chosen["perReplica"]
+        replicas = f"{traffic['replicas']['min']}-{traffic['replicas']['max']}"
+        lines.append(
+            f"  {model['name']:<20} {chosen['layout']:<22} {per['requestsPerSecond']:>7.2f} "
+            f"{per['outputTokensPerSecond']:>9.0f} {per['meanInFlight']:>9.1f} {replicas:>8} "
+            f"{chosen['usdPerHour']:>9.2f} {chosen['usdPerMillionOutputTokens']:>8.3f}"
+        )
+        latency = [f"p95 TTFT <= {target['p95TtftS']:g} s"] if target["p95TtftS"] is not None else []
+        latency += [f"p95 TPOT <= {target['p95TpotS'] * 1000:g} ms"] if target["p95TpotS"] is not None else []
+        lines.append(
+            f"{INDENT}target: {target['requestsPerSecond']:g} req/s (trough {target['minRequestsPerSecond']:g}) of "
+            f"{target['inputTokens']} in + {target['outputTokens']} out tokens"
+            + (f", {', '.join(latency)}" if latency else "")
+            + f"; at {per['p95InFlight']} in flight (p95) TTFT {per['ttftSAtP95InFlight']:.3f} s, "
+            f"TPOT {per['tpotSAtP95InFlight'] * 1000:.1f} ms, limited by {per['limitedBy']}"
+        )
+        for option in traffic["weighed"]:
+            if option["layout"] == chosen["layout"]:
+                continue
+            if "rejected" in option:
+                lines.append(f"{INDENT}weighed {option['layout']}: {option['rejected']}")
+            else:
+                lines.append(
+                    f"{INDENT}weighed {option['layout']}: {option['replicas']} x "
+                    f"{option['perReplica']['requestsPerSecond']:.2f} req/s = ${option['usdPerHour']:.2f}/h"
+                )
+        lines += [f"{INDENT}set aside {line}" for line in traffic["setAside"]]
+        lines += [f"{INDENT}extrapolated: {line}" for line in traffic["extrapolated"]]
+    return lines

@@ -31,7 +31,7 @@ from sizing.instances import INSTANCES
 from sizing.startup import START_ESTIMATE_ANNOTATION
 from stack.autoscaling_report import report_lines
 from stack.mockrun import ROOT, Run, Secret, Unknown, load_stack_config, run_program
-from stack.plan_report import explanation_lines, idle_text
+from stack.plan_report import explanation_lines, idle_text, traffic_lines
 from stack.stack_file import StackFileError
 
 COMPUTED = "<computed>"
@@ -193,7 +193,7 @@ def synth(stack: str, build_root: Path, preview: bool = True) -> Run:
     plan = run.outputs["plan"]
     out = build_root / stack
     written = write_build(run, plan, out)
-    for line in plan_summary(plan) + accounting_summary(plan):
+    for line in plan_summary(plan) + traffic_lines(plan) + accounting_summary(plan):
         print(line)
     for line in report_lines(plan):
         print(line)

@@ -200,7 +200,12 @@ def test_ttft_slo_and_hardware_limits_come_from_the_config():
     ttft = {
         m.name: threshold(rules_by_alert(rule, m.name)["VllmTimeToFirstTokenSloBreached"]["expr"]) for m in plan.models
     }
-    assert ttft == {"llama-3-1-8b": 1.5, "llama-3-1-70b": 4.5, "qwen2-5-72b": 1.5}
+    # llama-3-1-8b's traffic target says p95 TTFT 0.5 s: its own target outranks the stack's SLO.
+    traffic = next(m for m in plan.models if m.name == "llama-3-1-8b").config.traffic
+    assert ttft == {"llama-3-1-8b": traffic.p95_ttft_s, "llama-3-1-70b": 4.5, "qwen2-5-72b": 1.5}
+    by_model = monitoring(ttftP95SloSecondsByModel={"llama-3-1-8b": 3.0})
+    own = prometheus_rule(plan, by_model, server_namespace="inference", rule_namespace="monitoring")
+    assert threshold(rules_by_alert(own, "llama-3-1-8b")["VllmTimeToFirstTokenSloBreached"]["expr"]) == 3.0
     gpu = {r["alert"]: r for r in next(g for g in rule["spec"]["groups"] if g["name"] == "gpu")["rules"]}
     assert threshold(gpu["GpuMemoryTemperatureHigh"]["expr"]) == 80
     assert set(gpu) == {"GpuXidError", "GpuEccDoubleBitErrors", "GpuMemoryTemperatureHigh"}
@@ -563,11 +568,19 @@ def test_wired_alert_thresholds_come_from_the_stacks_plan_and_config(preview):
         queue = math.ceil(plan["max_concurrency"] * config.alerts.queue_per_max_concurrency)
         assert threshold(alerts["VllmRequestsQueued"]["expr"]) == max(1, queue)
         assert threshold(alerts["VllmReplicasNotReady"]["expr"]) == model["replicas"]
-        slo = raw.get("ttftP95SloSecondsByModel", {}).get(name, raw["ttftP95SloSeconds"])
+        # A model's own SLO under alerts, else its traffic target's p95, else the stack's SLO.
+        target = model.get("traffic", {}).get("target", {})
+        slo = raw.get("ttftP95SloSecondsByModel", {}).get(name, target.get("p95TtftS") or raw["ttftP95SloSeconds"])
         assert threshold(alerts["VllmTimeToFirstTokenSloBreached"]["expr"]) == slo
+        if target.get("p95TpotS"):
+            assert threshold(alerts["VllmTimePerOutputTokenSloBreached"]["expr"]) == target["p95TpotS"]
+            assert f"vector({target['p95TpotS']:g})" in next(iter(boards[f"gpu-inference-{name}"]["data"].values()))
+        else:
+            assert "VllmTimePerOutputTokenSloBreached" not in alerts
         board = next(iter(boards[f"gpu-inference-{name}"]["data"].values()))
         assert f"vector({int(plan['kv_cache_tokens'])})" in board, "the plan's KV tokens as a reference line"
     assert len(set(raw["ttftP95SloSecondsByModel"].values()) | {raw["ttftP95SloSeconds"]}) > 1
+    assert any("traffic" in m for m in model_plans(run).values()), "prod shows a traffic target's alerts"
 
 
 def test_an_existing_prometheus_on_a_cluster_the_stack_creates_is_refused():

@@ -2,7 +2,7 @@
 
 These unit tests pass their own bounds: they start from the production stack with fixed replicas
 (llama-3-1-8b 4, llama-3-1-70b 3, qwen2-5-72b 2), the shape they were written against, not from
-the stack file's own ``autoscaling`` (tests/stack/test_stack_autoscaling.py runs that one).
+the stack file's own ``autoscaling`` and ``traffic`` (tests/stack/test_stack_autoscaling.py runs that one).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def raw_config(stack: str) -> dict[str, Any]:
     for model in raw.get("models") or []:
         if model["name"] in FIXED_REPLICAS.get(stack, {}):
             model.pop("autoscaling", None)
+            model.pop("traffic", None)
             model["replicas"] = FIXED_REPLICAS[stack][model["name"]]
     return raw
 

@@ -8,13 +8,20 @@ from sizing.instances import INSTANCES
 from stack.plan_report import explanation_lines, idle_text
 from stack.synth import synth
 from tests.harness import run_stack
+from tests.stack.autoscaling_fixtures import placement
 
 
 def test_every_model_in_the_plan_says_why() -> None:
     for stack in ("dev", "prod", "multinode"):
         for model in run_stack(stack, True).outputs["plan"]["models"]:
-            why = model["why"]
             plan = model["plan"]
+            if "traffic" in model:  # chosen for its traffic target: the layouts weighed say why
+                traffic = model["traffic"]
+                layout = f"{plan['gpu']} TP={plan['tensor_parallel_size']} PP={plan['pipeline_parallel_size']}"
+                assert "why" not in model and traffic["chosen"]["layout"] == layout
+                assert traffic["weighed"][0]["layout"] == layout, "the chosen layout is the cheapest weighed"
+                continue
+            why = model["why"]
             assert why["chosen"].startswith(f"{plan['gpus']} x {plan['gpu']}")
             assert isinstance(why["passedOver"], list) and isinstance(why["cheaperIf"], list)
             if plan["gpus"] > 1:
@@ -22,11 +29,16 @@ def test_every_model_in_the_plan_says_why() -> None:
 
 
 def test_prod_8b_says_its_min_concurrency_is_why_it_runs_on_two_gpus() -> None:
-    model = next(m for m in run_stack("prod", True).outputs["plan"]["models"] if m["name"] == "llama-3-1-8b")
+    # Without its traffic target (the memory plan alone).
+    model = next(m for m in placement("prod").models if m.name == "llama-3-1-8b").to_dict()
     assert model["plan"]["tensor_parallel_size"] == 2
     tp1 = model["why"]["passedOver"][0]
     assert "TP=1" in tp1 and "minConcurrency 16 at 32k needs" in tp1
     assert any("minConcurrency" in line and "(1 GPU)" in line for line in model["why"]["cheaperIf"])
+    # With it, TP=1 is set aside for the same reason, and the table says so.
+    model = next(m for m in run_stack("prod", True).outputs["plan"]["models"] if m["name"] == "llama-3-1-8b")
+    (tp1,) = [line for line in model["traffic"]["setAside"] if "TP=1 " in line]
+    assert "fewer than min_concurrency=16" in tp1
 
 
 def test_idle_gpus_are_what_the_needed_nodes_hold_beyond_the_replicas() -> None:

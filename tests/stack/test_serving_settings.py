@@ -27,6 +27,7 @@ EVERYTHING = {
 }
 SIZING_FIELDS = {f.name for f in dataclasses.fields(ServingSettings)} - {"assumed_defaults"}
 NOT_SETTINGS = {  # the model keys that are not serving settings (what to serve, where, how many)
+    "traffic",
     "name",
     "model",
     "architecture",

@@ -34,7 +34,14 @@ SCHEDULE = "aws:autoscaling/schedule:Schedule"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ADDON = "aws:eks/addon:Addon"
 SMOKE_JOB = "kubernetes:batch/v1:Job"
-PROD_BOUNDS = {"llama-3-1-8b": (2, 6), "llama-3-1-70b": (2, 5), "qwen2-5-72b": (1, 4)}
+# llama-3-1-8b gives a traffic target and minReplicas 2: its ceiling is what the target needs (None here).
+PROD_BOUNDS = {"llama-3-1-8b": (2, None), "llama-3-1-70b": (2, 5), "qwen2-5-72b": (1, 4)}
+
+
+def traffic_max_replicas(run, name: str) -> int:
+    """The replicas the model's traffic target needs at its peak, as plan.json reports them."""
+    model = next(m for m in run.outputs["plan"]["models"] if m["name"] == name)
+    return model["traffic"]["replicas"]["max"]
 
 
 def scaled_objects(run) -> dict[str, dict]:
@@ -65,6 +72,7 @@ def test_prod_scales_every_model_on_its_own_workload_with_plan_derived_targets(p
     plans = {m["name"]: m for m in run.outputs["plan"]["models"]}
     assert set(objects) == set(PROD_BOUNDS)
     for name, (low, high) in PROD_BOUNDS.items():
+        high = high or traffic_max_replicas(run, name)
         spec = objects[name]["spec"]
         workload = served[name].plain_inputs
         target = spec["scaleTargetRef"]
@@ -170,7 +178,8 @@ def test_prod_cost_matches_the_price_table_by_hand():
     assert cost["nodeGroups"]["h200-block"] == [round(2 * p5e, 2), round(2 * p5e, 2)]
     assert (cost["min"], cost["max"]) == (round(4 * p5 + 2 * p5e, 2), round(4 * p5 + 2 * p5e, 2))
     # A model pays its GPUs' share of the node: 8b is 2 of 8 GPUs, 70b 4 of 8, qwen 2 of 8.
-    assert cost["models"]["llama-3-1-8b"] == [round(2 * p5 / 4, 2), round(6 * p5 / 4, 2)]
+    high = traffic_max_replicas(run_stack("prod", False), "llama-3-1-8b")
+    assert cost["models"]["llama-3-1-8b"] == [round(2 * p5 / 4, 2), round(high * p5 / 4, 2)]
     assert cost["models"]["llama-3-1-70b"] == [round(2 * p5 / 2, 2), round(5 * p5 / 2, 2)]
     assert cost["models"]["qwen2-5-72b"] == [round(p5e / 4, 2), round(4 * p5e / 4, 2)]
     # Idle at min on the launched nodes: 16 - (2 x 2 + 2 x 4) on h100-reserved, 8 - 2 on h200-block.
@@ -181,12 +190,14 @@ def test_without_a_reservation_the_cost_follows_the_replicas():
     config = stack_config("prod")
     for name in ("h100-reserved", "h200-block"):
         group_of(config, name).pop("reservedInstances")
-    cost = run_config(config, preview=True).outputs["cost"]["usdPerHour"]
+    run = run_config(config, preview=True)
+    cost = run.outputs["cost"]["usdPerHour"]
     p5, p5e = ON_DEMAND["p5.48xlarge"].usd_per_hour, ON_DEMAND["p5e.48xlarge"].usd_per_hour
-    # h100-reserved: at min 2 x 2 + 2 x 4 = 12 GPUs -> 2 nodes; at max 6 x 2 + 5 x 4 = 32 GPUs -> 4 nodes.
-    assert cost["nodeGroups"]["h100-reserved"] == [round(2 * p5, 2), round(4 * p5, 2)]
+    # h100-reserved: at min 2 x 2 + 2 x 4 = 12 GPUs -> 2 nodes; at max 8b's traffic ceiling x 2 + 5 x 4 GPUs.
+    nodes = math.ceil((traffic_max_replicas(run, "llama-3-1-8b") * 2 + 5 * 4) / 8)
+    assert cost["nodeGroups"]["h100-reserved"] == [round(2 * p5, 2), round(nodes * p5, 2)]
     assert cost["nodeGroups"]["h200-block"] == [round(p5e, 2), round(p5e, 2)]
-    assert (cost["min"], cost["max"]) == (round(2 * p5 + p5e, 2), round(4 * p5 + p5e, 2))
+    assert (cost["min"], cost["max"]) == (round(2 * p5 + p5e, 2), round(nodes * p5 + p5e, 2))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "multinode"])
@@ -261,6 +272,7 @@ def test_scale_to_zero_must_be_asked_for_and_is_warned_with_its_cold_start():
 
 def test_a_fixed_count_beside_autoscaling_is_refused():
     config = prod_with(**{"llama-3-1-8b": {"minReplicas": 2, "maxReplicas": 6}})
+    models_of(config)[0].pop("traffic")
     models_of(config)[0]["replicas"] = 4
     assert "replicas 4 is a fixed count but autoscaling is given" in _rejected(config)
 

@@ -1,0 +1,228 @@
+"""Planning replicas for a traffic target: the queueing step, each replica's capacity within the
+p95 latencies, the cheapest layout among those weighed, and the answer when none meets it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sizing.errors import SizingError
+from sizing.instances import INSTANCES
+from sizing.models import load_model
+from sizing.planner import fitting_plans
+from sizing.settings import ServingSettings
+from sizing.throughput import predict_for_plan
+from sizing.traffic import (
+    TrafficTarget,
+    TrafficUnmetError,
+    max_mean_in_flight,
+    plan_for_traffic,
+    poisson_quantile,
+    replica_capacity,
+)
+
+ON_DEMAND = {name: it.on_demand_usd_per_hour for name, it in INSTANCES.items()}
+H100 = ["p5.48xlarge"]
+
+
+def poisson_cdf(k: int, mean: float) -> float:
+    """Summed from the pmf in log space: independent of the running product the code uses."""
+    return sum(math.exp(-mean + i * math.log(mean) - math.lgamma(i + 1)) for i in range(k + 1))
+
+
+@pytest.mark.parametrize("mean", [0.01, 0.3, 1.0, 4.5, 37.2, 250.0, 690.0])
+def test_the_quantile_is_the_smallest_k_reaching_95_percent(mean):
+    k = poisson_quantile(mean)
+    assert poisson_cdf(k, mean) >= 0.95
+    assert k == 0 or poisson_cdf(k - 1, mean) < 0.95
+
+
+def test_far_out_the_quantile_follows_the_normal_limit():
+    # exp(-mean) underflows past ~745: the normal approximation takes over, within a request.
+    mean = 2000.0
+    assert abs(poisson_quantile(mean) - (mean + 1.6449 * math.sqrt(mean))) <= 1.5
+
+
+@given(st.integers(min_value=1, max_value=600))
+@settings(max_examples=40, deadline=None)
+def test_the_largest_mean_keeps_95_percent_of_arrivals_within_the_concurrency(concurrency):
+    mean = max_mean_in_flight(concurrency)
+    # An arrival finds Poisson(mean) others and runs with them: 1 + N <= C for 95% of arrivals...
+    if mean > 0:  # (to float summation's rounding: the bisection lands on the boundary)
+        assert poisson_cdf(concurrency - 1, mean) >= 0.95 - 1e-12
+    # ...and a slightly higher load breaks it.
+    assert poisson_cdf(concurrency - 1, mean * 1.001 + 1e-9) < 0.95 + 1e-12
+
+
+def h100_plans(model_name: str, max_model_len: int = 8192, **kwargs):
+    model = load_model(model_name)
+    plans, attempts = fitting_plans(model, ServingSettings(max_model_len=max_model_len), instance_types=H100, **kwargs)
+    return model, plans, attempts
+
+
+def target(**overrides) -> TrafficTarget:
+    values = dict(requests_per_s=20.0, input_tokens=1000, output_tokens=200, p95_ttft_s=1.0, p95_tpot_s=0.05)
+    return TrafficTarget(**(values | overrides))
+
+
+def test_a_replicas_capacity_is_the_deepest_concurrency_within_the_targets():
+    model, plans, _ = h100_plans("llama-3.1-70b")
+    plan = next(p for p in plans if p.tensor_parallel_size == 4)
+    t = target()
+    capacity = replica_capacity(plan, model, t)
+    assert capacity is not None and capacity.limited_by in ("p95 TTFT", "p95 TPOT")
+    assert t.met_by(predict_for_plan(plan, model, t.shape, capacity.concurrency))
+    assert not t.met_by(predict_for_plan(plan, model, t.shape, capacity.concurrency + 1))
+    # Little's law at the load: the mean in flight over the latency at that depth.
+    assert capacity.requests_per_s == pytest.approx(capacity.mean_in_flight / capacity.at_capacity.request_latency_s)
+    assert capacity.mean_in_flight == pytest.approx(max_mean_in_flight(capacity.concurrency))
+
+
+def test_a_tighter_latency_never_raises_a_replicas_capacity():
+    model, plans, _ = h100_plans("llama-3.1-8b")
+    plan = plans[0]
+    rates = [replica_capacity(plan, model, target(p95_tpot_s=tpot)).requests_per_s for tpot in (0.08, 0.04, 0.02)]
+    assert rates == sorted(rates, reverse=True) and rates[0] > rates[-1]
+
+
+def test_without_latency_targets_the_engines_caps_bound_a_replica():
+    model, plans, _ = h100_plans("llama-3.1-8b")
+    capacity = replica_capacity(plans[0], model, target(p95_ttft_s=None, p95_tpot_s=None))
+    assert capacity.limited_by in ("max_num_seqs", "kv_cache", "max_num_batched_tokens")
+
+
+def test_the_chosen_layout_is_the_cheapest_that_serves_the_peak():
+    model, plans, _ = h100_plans("llama-3.1-70b")
+    t = target()
+    result = plan_for_traffic(model, plans, t, node_usd_per_hour=ON_DEMAND)
+    served = [o for o in result.options if o.rejected is None]
+    assert result.chosen.usd_per_hour == min(o.usd_per_hour for o in served)
+    for option in served:  # each the fewest replicas that carry the peak
+        per = option.capacity.requests_per_s
+        assert option.replicas * per >= t.requests_per_s > (option.replicas - 1) * per
+    assert result.to_dict()["weighed"][0]["layout"] == result.chosen.layout
+
+
+def test_a_larger_tp_can_beat_more_replicas_and_lose_to_them():
+    # 70B on H100: a TP=2 replica holds little KV cache, so 4-GPU replicas serve the peak cheaper.
+    model, plans, _ = h100_plans("llama-3.1-70b")
+    seventy = plan_for_traffic(model, plans, target(), node_usd_per_hour=ON_DEMAND)
+    smaller = [o for o in seventy.options if o.rejected is None and o.plan.gpus < seventy.chosen.plan.gpus]
+    assert smaller and all(o.usd_per_hour > seventy.chosen.usd_per_hour for o in smaller)
+    # 8B: one GPU per replica already holds a deep batch; larger TPs cost more for the same peak.
+    model, plans, _ = h100_plans("llama-3.1-8b")
+    eight = plan_for_traffic(model, plans, target(requests_per_s=60.0), node_usd_per_hour=ON_DEMAND)
+    larger = [o for o in eight.options if o.rejected is None and o.plan.gpus > eight.chosen.plan.gpus]
+    assert eight.chosen.replicas > 1
+    assert larger and all(o.usd_per_hour >= eight.chosen.usd_per_hour for o in larger)
+
+
+def test_replicas_grow_with_the_peak_and_the_floor_follows_the_trough():
+    model, plans, _ = h100_plans("llama-3.1-8b")
+    plan = plans[:1]
+    counts = [
+        plan_for_traffic(model, plan, target(requests_per_s=rate), node_usd_per_hour=ON_DEMAND).max_replicas
+        for rate in (5.0, 50.0, 200.0)
+    ]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+    result = plan_for_traffic(
+        model, plan, target(requests_per_s=200.0, min_requests_per_s=50.0), node_usd_per_hour=ON_DEMAND
+    )
+    per = result.capacity.requests_per_s
+    assert result.min_replicas == math.ceil(50.0 / per) and 1 <= result.min_replicas <= result.max_replicas
+    assert plan_for_traffic(model, plan, target(min_requests_per_s=0.0), node_usd_per_hour=ON_DEMAND).min_replicas == 1
+
+
+def test_the_node_groups_gpus_set_a_layout_aside_with_the_numbers():
+    model, plans, _ = h100_plans("llama-3.1-70b")
+    with pytest.raises(TrafficUnmetError) as caught:
+        plan_for_traffic(
+            model, plans, target(requests_per_s=500.0), node_usd_per_hour=ON_DEMAND, max_gpus={"p5.48xlarge": 16}
+        )
+    message = str(caught.value)
+    assert "the node groups of p5.48xlarge allow 16 (maxNodes)" in message
+    assert "Closest:" in message and "raise the node groups' maxNodes" in message
+    closest = caught.value.closest
+    assert closest is not None and closest.capacity is not None
+    fewest = min(o.replicas * o.plan.gpus for o in caught.value.options if o.capacity is not None)
+    assert closest.replicas * closest.plan.gpus == fewest
+
+
+def test_a_latency_no_layout_reaches_names_the_closest_layout():
+    model, plans, _ = h100_plans("llama-3.1-70b")
+    t = target(p95_tpot_s=0.004)  # 4 ms per token: beyond what HBM bandwidth allows a 70B model
+    with pytest.raises(TrafficUnmetError) as caught:
+        plan_for_traffic(model, plans, t, node_usd_per_hour=ON_DEMAND)
+    error = caught.value
+    assert all(o.rejected.startswith("one request alone misses the targets: TPOT") for o in error.options)
+    assert error.closest.miss == min(o.miss for o in error.options)
+    # The fastest layout alone is the closest: the most GPUs streaming the weights.
+    alone = {o.layout: predict_for_plan(o.plan, model, t.shape, 1).tpot_s for o in error.options}
+    assert error.closest.layout == min(alone, key=alone.get)
+    assert f"Closest: {error.closest.layout}" in str(error) and "relax the latency targets" in str(error)
+
+
+def test_marginal_and_failed_layouts_are_listed_as_set_aside():
+    model = load_model("llama-3.1-8b")
+    settings_ = ServingSettings(max_model_len=32768)
+    plans, attempts = fitting_plans(model, settings_, instance_types=H100, min_concurrency=16)
+    result = plan_for_traffic(model, plans, target(), node_usd_per_hour=ON_DEMAND, attempts=attempts)
+    weighed = {o.layout for o in result.options}
+    assert all(p.tensor_parallel_size > 1 for p in (o.plan for o in result.options))
+    assert any("TP=1" in line and "fewer than min_concurrency=16" in line for line in result.set_aside)
+    assert not any(line.split(":")[0] in weighed for line in result.set_aside)
+
+
+def test_a_caller_limit_sets_a_layout_aside():
+    model, plans, _ = h100_plans("llama-3.1-70b")
+    result = plan_for_traffic(
+        model,
+        plans,
+        target(),
+        node_usd_per_hour=ON_DEMAND,
+        limit=lambda plan: "offered only at TP 8" if plan.tensor_parallel_size != 8 else None,
+    )
+    assert result.plan.tensor_parallel_size == 8
+    assert {o.rejected for o in result.options if o.plan.tensor_parallel_size != 8} == {"offered only at TP 8"}
+
+
+def test_pipelines_are_weighed_only_where_no_single_node_layout_starts():
+    model, plans, _ = h100_plans("llama-3.1-8b")
+    result = plan_for_traffic(model, plans, target(), node_usd_per_hour=ON_DEMAND)
+    assert all(o.plan.pipeline_parallel_size == 1 for o in result.options)
+    big, plans, _ = h100_plans("llama-3.1-405b", max_model_len=8192, min_concurrency=1)
+    result = plan_for_traffic(big, plans, target(requests_per_s=1.0, p95_tpot_s=0.2), node_usd_per_hour=ON_DEMAND)
+    depths = [o.plan.pipeline_parallel_size for o in result.options]
+    assert depths == [min(p.pipeline_parallel_size for p in plans)]
+
+
+def test_the_plans_numbers_agree_with_each_other():
+    model, plans, _ = h100_plans("llama-3.1-70b")
+    t = target()
+    data = plan_for_traffic(model, plans, t, node_usd_per_hour=ON_DEMAND).to_dict()
+    chosen = data["chosen"]
+    assert chosen["usdPerHour"] == pytest.approx(chosen["replicas"] * chosen["usdPerReplicaHour"], abs=0.02)
+    per_hour_tokens = t.requests_per_s * t.output_tokens * 3600
+    assert chosen["usdPerMillionOutputTokens"] == pytest.approx(chosen["usdPerHour"] / per_hour_tokens * 1e6, rel=1e-3)
+    per = chosen["perReplica"]
+    assert per["outputTokensPerSecond"] == pytest.approx(per["requestsPerSecond"] * t.output_tokens, rel=1e-3)
+    assert data["replicas"]["max"] == chosen["replicas"]
+    assert data["extrapolated"], "an H100 prediction rests on the H200 calibration: it says so"
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"requests_per_s": 0.0}, "requests_per_s 0.0 is invalid"),
+        ({"requests_per_s": float("nan")}, "requests_per_s nan is invalid"),
+        ({"min_requests_per_s": 30.0}, "min_requests_per_s 30 is above requests_per_s 20"),
+        ({"p95_tpot_s": -1.0}, "p95_tpot_s -1.0 is invalid"),
+    ],
+)
+def test_bad_targets_say_what_would_work(changes, fragment):
+    with pytest.raises(SizingError, match=None) as caught:
+        target(**changes)
+    assert fragment in str(caught.value)
