@@ -242,6 +242,7 @@ class TrafficPlan:
     chosen: LayoutOption
     options: tuple[LayoutOption, ...]
     set_aside: tuple[str, ...] = ()  # layouts not weighed, each with why (does not start, marginal)
+    notes: tuple[str, ...] = ()  # what the caller knows of the deployment (engine, rollout)
 
     @property
     def plan(self) -> Plan:
@@ -284,6 +285,7 @@ class TrafficPlan:
             "extrapolated": list(per_replica.at_capacity.extrapolated),
             "weighed": [o.to_dict(t) for o in self.options],
             "setAside": list(self.set_aside),
+            "notes": list(self.notes),
         }
 
 
@@ -334,7 +336,8 @@ def plan_for_traffic(
         chosen = min(feasible, key=_order)
         return TrafficPlan(target, chosen, tuple(ordered), tuple(set_aside))
     closest = _closest(options)
-    raise TrafficUnmetError(_unmet_message(model, target, ordered, closest), tuple(ordered), closest)
+    message = _unmet_message(model, target, ordered, closest, set_aside)
+    raise TrafficUnmetError(message, tuple(ordered), closest)
 
 
 def _weighable(plans: list[Plan]) -> list[Plan]:
@@ -370,9 +373,7 @@ def _option(model, plan, target, node_usd_per_hour, max_gpus, limit) -> LayoutOp
         return LayoutOption(plan, per_replica, None, rejected=str(error))
     if capacity is None:
         alone = predict_for_plan(plan, model, target.shape, 1)
-        return LayoutOption(
-            plan, per_replica, None, rejected=_alone_text(target, alone), miss=target.miss(alone)
-        )
+        return LayoutOption(plan, per_replica, None, rejected=_alone_text(target, alone), miss=target.miss(alone))
     replicas = max(1, math.ceil(target.requests_per_s / capacity.requests_per_s - 1e-9))
     floor = max(1, math.ceil(target.min_requests_per_s / capacity.requests_per_s - 1e-9))
     option = LayoutOption(plan, per_replica, capacity, replicas, floor)
@@ -416,7 +417,9 @@ def _closest(options: list[LayoutOption]) -> LayoutOption | None:
     return min(missed, key=lambda o: (o.miss, o.plan.gpus)) if missed else None
 
 
-def _unmet_message(model, target: TrafficTarget, options: list[LayoutOption], closest: LayoutOption | None) -> str:
+def _unmet_message(
+    model, target: TrafficTarget, options: list[LayoutOption], closest: LayoutOption | None, set_aside: list[str]
+) -> str:
     latency = []
     if target.p95_ttft_s is not None:
         latency.append(f"p95 TTFT <= {target.p95_ttft_s:g} s")
@@ -427,15 +430,18 @@ def _unmet_message(model, target: TrafficTarget, options: list[LayoutOption], cl
         f"{target.output_tokens} out tokens" + (f" within {' and '.join(latency)}" if latency else "") + ". Weighed:"
     ]
     lines += [f"  - {o.layout}: {o.rejected}" for o in options]
+    lines += [f"  - set aside {line}" for line in set_aside]
     if closest is not None:
         if closest.capacity is not None:
             lines.append(
-                f"Closest: {closest.layout}, {closest.replicas} replicas of {closest.capacity.requests_per_s:.2f} "
-                f"requests/s each: allow more GPUs (raise the node groups' maxNodes) or lower requestsPerSecond"
+                f"What would work: the closest layout, {closest.layout}, with {closest.replicas} replicas of "
+                f"{closest.capacity.requests_per_s:.2f} requests/s each: allow more GPUs (raise the node groups' "
+                "maxNodes) or lower requestsPerSecond"
             )
         else:
             lines.append(
-                f"Closest: {closest.layout} ({closest.rejected.split(': ', 1)[-1]}): relax the latency targets, "
-                "shorten the requests, or allow faster GPUs or a larger TP"
+                f"What would work: the closest layout is {closest.layout} "
+                f"({closest.rejected.split(': ', 1)[-1]}): relax the latency targets, shorten the requests, or "
+                "allow faster GPUs or a larger TP"
             )
     return "\n".join(lines)

@@ -354,16 +354,20 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1:
         candidates.sort(key=lambda g: not g.efa)  # stable: config order among EFA groups first
     group = candidates[0]
-    why = None if traffic is not None else explain_plan(
-        architecture,
-        settings,
-        plan,
-        instance_types=instance_types,
-        min_concurrency=model.min_concurrency,
-        tensor_parallel_size=tp,
-        pipeline_parallel_size=pp,
-        names=CONFIG_NAMES,
-        accounting=sizing.accounting,
+    why = (
+        None
+        if traffic is not None
+        else explain_plan(
+            architecture,
+            settings,
+            plan,
+            instance_types=instance_types,
+            min_concurrency=model.min_concurrency,
+            tensor_parallel_size=tp,
+            pipeline_parallel_size=pp,
+            names=CONFIG_NAMES,
+            accounting=sizing.accounting,
+        )
     )
     placement = ModelPlacement(
         index,

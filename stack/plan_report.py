@@ -36,7 +36,7 @@ def traffic_lines(plan: dict[str, Any]) -> list[str]:
         return []
     lines = [
         "Traffic targets (sizing.traffic: per replica within the p95 targets, Poisson arrivals):",
-        f"  {'model':<20} {'layout':<22} {'req/s':>7} {'out tok/s':>9} {'in flight':>9} {'replicas':>8} "
+        f"  {'model':<20} {'layout':<22} {'req/s':>7} {'out tok/s':>9} {'in flight':>9} {'needed':>8} "
         f"{'$/h peak':>9} {'$/M out':>8}",
     ]
     for model in models:
@@ -69,5 +69,7 @@ def traffic_lines(plan: dict[str, Any]) -> list[str]:
                     f"{option['perReplica']['requestsPerSecond']:.2f} req/s = ${option['usdPerHour']:.2f}/h"
                 )
         lines += [f"{INDENT}set aside {line}" for line in traffic["setAside"]]
+        lines += [f"{INDENT}note: {line}" for line in traffic["notes"]]
+        lines += [f"{INDENT}calibrated: {line}" for line in traffic["calibrated"]]
         lines += [f"{INDENT}extrapolated: {line}" for line in traffic["extrapolated"]]
     return lines

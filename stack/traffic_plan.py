@@ -12,6 +12,7 @@ given bound that cannot serve the target is an error naming the bound the target
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sizing.accounting import Accounting
 from sizing.architecture import ModelArchitecture
@@ -61,7 +62,7 @@ def plan_traffic(
                 f"{model.model} fits none of {', '.join(instance_types)} at maxModelLen {model.max_model_len} "
                 f"(leave traffic out to see the memory plan's reasons and suggestions)"
             )
-        return plan_for_traffic(
+        traffic = plan_for_traffic(
             architecture,
             plans,
             target,
@@ -72,6 +73,31 @@ def plan_traffic(
         )
     except SizingError as error:
         raise ConfigError([f"{path}.traffic ({model.name}): {error}"]) from None
+    return replace(traffic, notes=_notes(model, traffic))
+
+
+def _notes(model: ModelConfig, traffic: TrafficPlan) -> tuple[str, ...]:
+    notes = []
+    if model.engine.type != "vllm":
+        notes.append(
+            f"engine {model.engine.type}: predicted with vLLM's scheduler and step costs; "
+            f"{model.engine.display_name} may run another backend for its profile"
+        )
+    replicas = traffic.max_replicas
+    if model.rollout == "noSurge":
+        if replicas > 1:
+            kept = (replicas - 1) * traffic.capacity.requests_per_s
+            notes.append(
+                f"rollout noSurge: an update at the peak serves with {replicas - 1} of {replicas} replicas "
+                f"({kept:.1f} of {traffic.target.requests_per_s:g} requests/s within the p95 targets); "
+                "rollout: surge starts the new replica first"
+            )
+        else:
+            notes.append(
+                "rollout noSurge with one replica: an update stops it before its successor is ready; "
+                "rollout: surge starts the new replica first"
+            )
+    return tuple(notes)
 
 
 def _layout_limit(plan: Plan, model: ModelConfig, engine_tensor_parallel_sizes: list[int] | None) -> str | None:
@@ -108,13 +134,9 @@ def with_bounds(index: int, model: ModelConfig, traffic: TrafficPlan) -> ModelCo
             f"{model.traffic.min_requests_per_second:g} ({per_replica:.2f} requests/s per {layout} replica): "
             f"give at least {need_min}, or remove it to derive it"
         )
-    high = auto.max_replicas if auto.max_replicas is not None else need_max
     low = auto.min_replicas if auto.min_replicas is not None else (0 if auto.scale_to_zero else need_min)
-    if low > high:
-        problems.append(
-            f"{path}.autoscaling.minReplicas: {low} is above maxReplicas {high} (derived from traffic): "
-            f"give minReplicas <= {high}"
-        )
+    # A floor kept for availability above what the peak needs raises the ceiling with it.
+    high = auto.max_replicas if auto.max_replicas is not None else max(need_max, low)
     if problems:
         raise ConfigError(problems)
     bounds = auto.model_copy(update={"min_replicas": low, "max_replicas": high})

@@ -30,7 +30,7 @@ def test_plan_throughput_on_a_slow_machine_reports_the_missed_targets_and_exits_
     assert "import sizing: 450.0 ms (target < 100 ms: not met on this run)" in out
 
 
-@pytest.mark.parametrize("name", ["plan_throughput.py", "throughput_speed.py"])
+@pytest.mark.parametrize("name", ["plan_throughput.py", "throughput_speed.py", "traffic_plan_speed.py"])
 def test_each_timing_bench_prints_the_machine_first(name):
     done = subprocess.run(
         [sys.executable, str(BENCH / name), "--repeat", "1"], capture_output=True, text=True, timeout=120, cwd=ROOT

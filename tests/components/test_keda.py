@@ -19,6 +19,7 @@ from components.keda import (
     KEDA_PAUSED_REPLICAS,
     REPLICAS_FIELD,
     VLLM_KV_CACHE_USAGE,
+    VLLM_REQUESTS_RUNNING,
     VLLM_REQUESTS_WAITING,
     aws_trigger_authentication,
     keda_chart_values,
@@ -32,6 +33,8 @@ from stack import mockrun
 from stack.autoscaling_config import parse_autoscaling, parse_capacity_block_window
 from stack.autoscaling_plan import plan_autoscaling
 from stack.capacity_block import capacity_block_schedule
+from stack.config import parse_config
+from stack.placement import place
 from tests.stack.autoscaling_fixtures import placement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +76,26 @@ def manifests() -> list[dict]:
             aws_region="us-east-1",
         )
     )
+    out.append(traffic_scaled_object())
     return out
+
+
+def traffic_scaled_object() -> dict:
+    """prod's llama-3-1-8b as the stack file gives it: with a traffic target (a running-requests trigger)."""
+    raw = {
+        k.split(":", 1)[1]: v for k, v in mockrun.load_stack_config("prod").items() if k.startswith("gpu-inference:")
+    }
+    model = next(m for m in place(parse_config(raw)).models if m.name == "llama-3-1-8b")
+    assert model.traffic is not None and model.config.autoscaling is not None
+    auto = plan_autoscaling(model, model.config.autoscaling, startup_seconds(engine_for(model), model))
+    return scaled_object(
+        auto,
+        name=model.name,
+        namespace="inference",
+        target_api_version="apps/v1",
+        target_kind="Deployment",
+        server_address=PROMETHEUS,
+    )
 
 
 def triggers(obj: dict) -> dict[str, dict]:
@@ -121,7 +143,7 @@ def test_no_flapping_windows_cover_the_load_time():
 
 def test_scale_to_zero_wakes_on_the_configured_query_only():
     _, auto = autoscaled("qwen2-5-72b", minReplicas=0, scaleToZero=True, activationQuery=WAKE)
-    obj = manifests()[-1]
+    obj = manifests()[2]
     wake = triggers(obj)["activation"]
     assert wake["metadata"]["query"] == WAKE and wake["metadata"]["activationThreshold"] == "0"
     assert obj["spec"]["minReplicaCount"] == 0 and workload_replicas(auto, 2) == 1
@@ -158,12 +180,12 @@ def test_every_vllm_metric_named_is_in_the_pinned_vllm_metrics():
         if line and not line.startswith("#")
     }
     used = set()
-    for obj in manifests()[:2]:
+    for obj in [*manifests()[:2], traffic_scaled_object()]:
         for trigger in obj["spec"]["triggers"]:
             used |= {
                 n for n in _metric_names(promql_parser.parse(trigger["metadata"]["query"])) if n.startswith("vllm:")
             }
-    assert used == {VLLM_REQUESTS_WAITING, VLLM_KV_CACHE_USAGE}
+    assert used == {VLLM_REQUESTS_WAITING, VLLM_KV_CACHE_USAGE, VLLM_REQUESTS_RUNNING}
     assert used <= exposed, used - exposed
 
 

@@ -144,7 +144,7 @@ def test_the_node_groups_gpus_set_a_layout_aside_with_the_numbers():
         )
     message = str(caught.value)
     assert "the node groups of p5.48xlarge allow 16 (maxNodes)" in message
-    assert "Closest:" in message and "raise the node groups' maxNodes" in message
+    assert "What would work: the closest layout" in message and "raise the node groups' maxNodes" in message
     closest = caught.value.closest
     assert closest is not None and closest.capacity is not None
     fewest = min(o.replicas * o.plan.gpus for o in caught.value.options if o.capacity is not None)
@@ -162,7 +162,7 @@ def test_a_latency_no_layout_reaches_names_the_closest_layout():
     # The fastest layout alone is the closest: the most GPUs streaming the weights.
     alone = {o.layout: predict_for_plan(o.plan, model, t.shape, 1).tpot_s for o in error.options}
     assert error.closest.layout == min(alone, key=alone.get)
-    assert f"Closest: {error.closest.layout}" in str(error) and "relax the latency targets" in str(error)
+    assert f"the closest layout is {error.closest.layout}" in str(error) and "relax the latency targets" in str(error)
 
 
 def test_marginal_and_failed_layouts_are_listed_as_set_aside():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from sizing.instances import INSTANCES
-from stack.plan_report import explanation_lines, idle_text
+from stack.plan_report import explanation_lines, idle_text, traffic_lines
 from stack.synth import synth
 from tests.harness import run_stack
 from tests.stack.autoscaling_fixtures import placement
@@ -58,3 +58,30 @@ def test_the_table_prints_the_explanation_and_plan_json_holds_it(tmp_path, capsy
         for line in explanation_lines(model):
             assert line in out
     assert "GPUs idle" in out or "GPUs used" in out
+
+
+def test_the_table_shows_each_traffic_targets_replica_tokens_replicas_and_dollars(tmp_path, capsys) -> None:
+    synth("prod", tmp_path)
+    out = capsys.readouterr().out
+    written = json.loads((tmp_path / "prod" / "plan.json").read_text())
+    (model,) = [m for m in written["models"] if "traffic" in m]
+    traffic = model["traffic"]
+    chosen = traffic["chosen"]
+    row = next(line for line in out.splitlines() if line.startswith(f"  {model['name']} ") and chosen["layout"] in line)
+    per = chosen["perReplica"]
+    replicas = f"{traffic['replicas']['min']}-{traffic['replicas']['max']}"
+    expected = [
+        f"{per['requestsPerSecond']:.2f}",
+        f"{per['outputTokensPerSecond']:.0f}",
+        f"{per['meanInFlight']:.1f}",
+        replicas,
+        f"{chosen['usdPerHour']:.2f}",
+        f"{chosen['usdPerMillionOutputTokens']:.3f}",
+    ]
+    assert row.split()[-len(expected) :] == expected
+    for line in traffic_lines(written):
+        assert line in out
+    weighed = [o for o in traffic["weighed"] if o["layout"] != chosen["layout"]]
+    assert weighed and all(f"weighed {o['layout']}:" in out for o in weighed)
+    assert all(f"extrapolated: {line}" in out for line in traffic["extrapolated"])
+    assert traffic_lines({"models": [m for m in written["models"] if "traffic" not in m]}) == []
