@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from sizing import calibrate_command, throughput_cli
+from sizing import calibrate_command, throughput_cli, traffic_cli
 from sizing.accounting import ACCOUNTINGS
 from sizing.cli_numbers import positive_float, positive_int
 from sizing.errors import NoFitError, SizingError
@@ -17,6 +17,7 @@ from sizing.models import load_model
 from sizing.plan import Plan
 from sizing.planner import check_layout, plan_model
 from sizing.settings import DTYPES, KV_CACHE_DTYPES, QUANTIZATIONS, ServingSettings
+from sizing.traffic import TrafficUnmetError
 from smoke import compare as live_compare
 
 CHECK_KEYS = (
@@ -71,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--tp", type=positive_int, default=None, help="honour this tensor-parallel size")
     plan.add_argument("--pp", type=positive_int, default=None, help="honour this pipeline-parallel size")
     throughput = throughput_cli.add_parser(commands)
-    for sub in (check, plan, throughput):
+    traffic = traffic_cli.add_parser(commands)
+    for sub in (check, plan, throughput, traffic):
         sub.add_argument("--model", required=True, help="catalog name, config.json, or a directory with one")
         sub.add_argument("--max-model-len", type=int, required=True)
         sub.add_argument("--gpu-memory-utilization", type=float, default=0.9)
@@ -113,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             prediction = throughput_cli.predict(args, model, settings)
             _emit(prediction.to_dict(), throughput_cli.KEYS, as_json, throughput_cli.render(prediction))
             return 0
+        if args.command == "traffic":
+            traffic = traffic_cli.plan(args, model, settings)
+            _emit(traffic.to_dict(), traffic_cli.KEYS, as_json, traffic_cli.render(traffic))
+            return 0
         if args.command == "check":
             estimate = check_layout(
                 model,
@@ -135,9 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _emit(plan.to_dict(), PLAN_KEYS, as_json, render_plan(plan))
         return 0
-    except NoFitError as error:
+    except (NoFitError, TrafficUnmetError) as error:
         if as_json:
-            print(json.dumps({"error": str(error), "suggestions": list(error.suggestions)}, indent=2))
+            print(json.dumps({"error": str(error), "suggestions": list(getattr(error, "suggestions", ()))}, indent=2))
         else:
             print(f"error: {error}", file=sys.stderr)
         return 1

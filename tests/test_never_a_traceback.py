@@ -169,13 +169,16 @@ FLAGS = [
     "--model", "--gpu", "--tp", "--pp", "--max-model-len", "--min-concurrency", "--gpu-memory-utilization",
     "--max-num-seqs", "--max-num-batched-tokens", "--dtype", "--quantization", "--kv-cache-dtype",
     "--input-len", "--output-len", "--concurrency", "--accounting", "--enforce-eager", "--json",
+    "--requests-per-second", "--min-requests-per-second", "--p95-ttft-s", "--p95-tpot-s",
 ]  # fmt: skip
 
 
 @st.composite
 def cli_arguments(draw) -> list[str]:
-    argv = [draw(st.sampled_from(["plan", "check", "throughput", "nope"]))]
+    argv = [draw(st.sampled_from(["plan", "check", "throughput", "traffic", "nope"]))]
     base = {"--model": "llama-3.1-8b", "--gpu": "H100-80GB", "--max-model-len": "8192", "--tp": "1"}
+    if argv[0] == "traffic":
+        base |= {"--requests-per-second": "10", "--input-len": "1000", "--output-len": "200"}
     for flag, value in base.items():
         if draw(st.booleans()):
             argv += [flag, value]
