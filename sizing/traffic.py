@@ -1,48 +1,41 @@
 """How many replicas of which layout serve a traffic target within its p95 latencies, at the lowest $/hour.
 
 A target is a request rate, a request shape (input and output tokens) and p95 bounds on the time
-to first token and the time per output token. The throughput model (``sizing.throughput``)
-predicts one replica's latencies at a given number of requests in flight; what links that to a
-request *rate* is how many requests are in flight when they arrive at random.
+to first token and the time per output token. For each layout:
 
-vLLM admits every request its caps allow into the running batch at once (no request waits for
-another to finish below ``max_num_seqs`` and the KV cache), so below its caps a replica is an
-infinite-server queue: with Poisson arrivals at rate λ and mean request latency R, the requests
-in flight are Poisson distributed with mean ``m = λ R`` whatever the latency distribution
-(M/G/∞), and an arriving request sees that distribution (PASTA). It then runs with ``1 + N``
-requests in flight, N ~ Poisson(m). So:
-
-1. ``C*``: the most requests in flight at which the predicted TTFT and TPOT still meet the p95
-   targets, no more than the engine runs at once (beyond it requests queue without bound under
-   an open arrival stream);
-2. ``m*``: the largest mean with ``P(1 + N <= C*) >= 0.95``, so 95% of requests run at a
-   concurrency whose latencies meet the targets;
-3. one replica's capacity ``λ* = m* / R(1 + m*)``: the fixed point of Little's law at that load;
-4. replicas ``ceil(rate / λ*)``, and the layout whose replicas cost least per hour.
+1. the throughput model (``sizing.throughput``) gives one replica's latencies at each number of
+   requests in flight, up to what the engine runs at once;
+2. ``sizing.replica_load`` turns that into the replica's state under random arrivals (a
+   birth-death chain of the requests in flight) and the latencies 95% of requests see;
+3. the replica's capacity is the highest rate at which those p95s meet the targets and at most 5%
+   of requests wait for a slot (a queue grows without bound under an open arrival stream);
+4. the peak needs ``ceil(rate / capacity)`` replicas, the trough ``ceil(min rate / capacity)``.
 
 Every layout the memory plan starts (``sizing.planner.fitting_plans``) is weighed; a larger TP
 serves more per replica but costs more GPUs, so either may win, and every alternative is kept
-with its numbers or the reason it was set aside. The mean-field latency the throughput model
-predicts stands in for the latency at a given concurrency: spreads within one concurrency level
-(a prompt arriving behind another's prefill) are not modelled.
+with its numbers or the reason it was set aside. ``sizing.arrival_simulation`` checks the chosen
+capacities request by request (tests/sizing/test_traffic.py states the tolerance).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sizing.architecture import ModelArchitecture
+from sizing.arrival_simulation import SimulatedLoad, simulate_arrivals
 from sizing.errors import SizingError
 from sizing.instances import INSTANCES
 from sizing.plan import Plan
 from sizing.planner import Attempt
 from sizing.prices import replica_usd_per_hour
-from sizing.search import largest_where
+from sizing.replica_load import PERCENTILE, LoadAtRate, highest_rate, latency_curve, load_at
 from sizing.throughput import RequestShape, ThroughputPrediction, predict_for_plan
 
-PERCENTILE = 0.95
+SIMULATED_REQUESTS = 2000  # per check: ~0.2 s on one core
+SIMULATED_OPTIONS = 4  # the cheapest options checked at most
+MIN_ADDED_REPLICAS = 3  # replicas the check may add to one replica's count (else as many as it had)
 
 
 @dataclass(frozen=True)
@@ -81,6 +74,16 @@ class TrafficTarget:
             self.p95_tpot_s is None or prediction.tpot_s <= self.p95_tpot_s
         )
 
+    def load_met_by(self, load: LoadAtRate) -> bool:
+        return (self.p95_ttft_s is None or load.p95_ttft_s <= self.p95_ttft_s) and (
+            self.p95_tpot_s is None or load.p95_tpot_s <= self.p95_tpot_s
+        )
+
+    def simulation_met_by(self, load: SimulatedLoad) -> bool:
+        return (self.p95_ttft_s is None or load.p95_ttft_s <= self.p95_ttft_s) and (
+            self.p95_tpot_s is None or load.p95_tpot_s <= self.p95_tpot_s
+        )
+
     def miss(self, prediction: ThroughputPrediction) -> float:
         """How far a prediction is from the targets: the larger ratio of predicted to target (1 = on it)."""
         ratios = [1.0]
@@ -91,89 +94,66 @@ class TrafficTarget:
         return max(ratios)
 
 
-def poisson_quantile(mean: float, probability: float = PERCENTILE) -> int:
-    """The smallest k with P(N <= k) >= probability for N ~ Poisson(mean)."""
-    if mean <= 0:
-        return 0
-    term = math.exp(-mean) if mean < 700 else 0.0
-    if term == 0.0:  # exp underflows: the normal approximation is exact enough this far out
-        z = 1.6448536269514722 if probability == PERCENTILE else _normal_quantile(probability)
-        return math.ceil(mean + z * math.sqrt(mean) - 0.5)
-    total, k = term, 0
-    while total < probability:
-        k += 1
-        term *= mean / k
-        total += term
-    return k
-
-
-def _normal_quantile(probability: float) -> float:
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(probability)
-
-
-def max_mean_in_flight(concurrency: int, probability: float = PERCENTILE) -> float:
-    """The largest mean m with P(1 + Poisson(m) <= concurrency) >= probability."""
-    if concurrency < 1:
-        return 0.0
-    low, high = 0.0, float(concurrency)
-    for _ in range(60):
-        mid = (low + high) / 2
-        if 1 + poisson_quantile(mid, probability) <= concurrency:
-            low = mid
-        else:
-            high = mid
-    return low
-
-
 @dataclass(frozen=True)
 class ReplicaCapacity:
     """What one replica of a layout takes within the targets.
 
-    ``concurrency`` is C* (requests in flight at which the targets still hold), ``limited_by``
-    what stops it going higher, ``requests_per_s`` the Poisson rate at which 95% of requests run
-    at most C* deep, ``mean_in_flight`` the requests in flight at that rate (the autoscaler's
-    per-replica target), ``at_capacity`` the prediction at that mean and ``at_limit`` at C*.
+    ``requests_per_s`` is the highest Poisson rate it serves within them, ``limited_by`` what
+    stops it going higher (a p95 target, or the engine's cap: ``max_num_seqs``, ``kv_cache``,
+    ``max_num_batched_tokens``), ``load`` its state at that rate (p95 concurrency and latencies,
+    mean requests running: the autoscaler's per-replica target), ``at_capacity`` the throughput
+    prediction at the mean running and ``at_limit`` at the p95 concurrency.
     """
 
-    concurrency: int
-    limited_by: str
     requests_per_s: float
-    mean_in_flight: float
+    limited_by: str
+    load: LoadAtRate
     at_capacity: ThroughputPrediction
     at_limit: ThroughputPrediction
+
+    @property
+    def concurrency(self) -> int:
+        return self.load.p95_concurrency
+
+    @property
+    def mean_in_flight(self) -> float:
+        return self.load.mean_running
 
 
 def replica_capacity(plan: Plan, model: ModelArchitecture, target: TrafficTarget) -> ReplicaCapacity | None:
     """None when one request alone misses the latency targets on this layout."""
     shape = target.shape
     cap_prediction = predict_for_plan(plan, model, shape, max(plan.settings.max_num_seqs or 1, 1))
-    running = cap_prediction.running
-    cache: dict[int, ThroughputPrediction] = {}
+    predictions: dict[int, ThroughputPrediction] = {}
 
     def at(concurrency: int) -> ThroughputPrediction:
-        if concurrency not in cache:
-            cache[concurrency] = predict_for_plan(plan, model, shape, concurrency)
-        return cache[concurrency]
+        if concurrency not in predictions:
+            predictions[concurrency] = predict_for_plan(plan, model, shape, concurrency)
+        return predictions[concurrency]
 
     if not target.met_by(at(1)):
         return None
-    deepest = largest_where(lambda c: target.met_by(at(c)), running, 1)
-    if deepest < running:
-        limited_by = _latency_limit(target, at(deepest + 1))
+    curve = latency_curve(lambda k: (at(k).request_latency_s, at(k).ttft_s, at(k).tpot_s), cap_prediction.running)
+
+    def meets(load: LoadAtRate) -> bool:
+        return load.queued_fraction <= 1 - PERCENTILE and target.load_met_by(load)
+
+    best = highest_rate(curve, meets)
+    if best is None:
+        return None
+    beyond = load_at(curve, best.requests_per_s * 1.001)
+    if beyond.stable and beyond.queued_fraction <= 1 - PERCENTILE and not target.load_met_by(beyond):
+        ttft_missed = target.p95_ttft_s is not None and beyond.p95_ttft_s > target.p95_ttft_s
+        limited_by = "p95 TTFT" if ttft_missed else "p95 TPOT"
     else:
         limited_by = "max_num_seqs" if cap_prediction.limited_by == "concurrency" else cap_prediction.limited_by
-    mean = max_mean_in_flight(deepest)
-    at_capacity = at(min(deepest, max(1, math.ceil(1 + mean))))
-    rate = mean / at_capacity.request_latency_s
-    return ReplicaCapacity(deepest, limited_by, rate, mean, at_capacity, at(deepest))
-
-
-def _latency_limit(target: TrafficTarget, prediction: ThroughputPrediction) -> str:
-    if target.p95_ttft_s is not None and prediction.ttft_s > target.p95_ttft_s:
-        return "p95 TTFT"
-    return "p95 TPOT"
+    return ReplicaCapacity(
+        requests_per_s=best.requests_per_s,
+        limited_by=limited_by,
+        load=best,
+        at_capacity=at(max(1, round(best.mean_running))),
+        at_limit=at(best.p95_concurrency),
+    )
 
 
 @dataclass(frozen=True)
@@ -187,6 +167,8 @@ class LayoutOption:
     min_replicas: int = 0
     rejected: str | None = None
     miss: float = 1.0  # with no capacity: how far one request alone is from the targets
+    simulated: SimulatedLoad | None = None  # the replica count checked request by request, where it was
+    added_replicas: int = 0  # beyond the closed form's count, for the simulated p95s to meet the targets
 
     @property
     def layout(self) -> str:
@@ -219,10 +201,21 @@ class LayoutOption:
                     "meanInFlight": round(c.mean_in_flight, 2),
                     "p95InFlight": c.concurrency,
                     "limitedBy": c.limited_by,
-                    "ttftSAtP95InFlight": round(c.at_limit.ttft_s, 4),
-                    "tpotSAtP95InFlight": round(c.at_limit.tpot_s, 5),
+                    "p95TtftS": round(c.load.p95_ttft_s, 4),
+                    "p95TpotS": round(c.load.p95_tpot_s, 5),
+                    "queuedFraction": round(c.load.queued_fraction, 4),
                 },
             )
+        if self.simulated is not None:
+            sim = self.simulated
+            data["simulated"] = {
+                "requestsPerSecondPerReplica": round(sim.requests_per_s, 3),
+                "requests": sim.requests,
+                "p95TtftS": round(sim.p95_ttft_s, 4),
+                "p95TpotS": round(sim.p95_tpot_s, 5),
+                "meanInFlight": round(sim.mean_in_flight, 2),
+                "addedReplicas": self.added_replicas,
+            }
         if self.rejected is None:
             data.update(
                 replicas=self.replicas,
@@ -254,6 +247,13 @@ class TrafficPlan:
         return self.chosen.capacity
 
     @property
+    def simulated(self) -> SimulatedLoad:
+        """One replica at its share of the peak, simulated request by request (the plan meets the
+        targets there): its mean in flight is the autoscaler's per-replica target."""
+        assert self.chosen.simulated is not None
+        return self.chosen.simulated
+
+    @property
     def max_replicas(self) -> int:
         return self.chosen.replicas
 
@@ -277,6 +277,10 @@ class TrafficPlan:
             "chosen": chosen,
             "replicas": {"min": self.min_replicas, "max": self.max_replicas},
             "atTarget": {
+                "requestsPerSecondPerReplica": round(t.requests_per_s / self.max_replicas, 3),
+                "simulatedP95TtftS": round(self.simulated.p95_ttft_s, 4),
+                "simulatedP95TpotS": round(self.simulated.p95_tpot_s, 5),
+                "meanInFlightPerReplica": round(self.simulated.mean_in_flight, 2),
                 "outputTokensPerSecond": round(t.requests_per_s * t.output_tokens, 1),
                 "usdPerHour": chosen["usdPerHour"],
                 "usdPerMillionOutputTokens": chosen["usdPerMillionOutputTokens"],
@@ -330,7 +334,8 @@ def plan_for_traffic(
     options = []
     for plan in _weighable(safe):
         options.append(_option(model, plan, target, node_usd_per_hour, max_gpus, limit))
-    feasible = [o for o in options if o.rejected is None]
+    options = _checked_by_simulation(model, options, target, max_gpus)
+    feasible = [o for o in options if o.rejected is None and o.simulated is not None]
     ordered = sorted(options, key=_order)
     if feasible:
         chosen = min(feasible, key=_order)
@@ -379,16 +384,67 @@ def _option(model, plan, target, node_usd_per_hour, max_gpus, limit) -> LayoutOp
     option = LayoutOption(plan, per_replica, capacity, replicas, floor)
     allowed = (max_gpus or {}).get(plan.instance_type)
     if allowed is not None and replicas * plan.gpus > allowed:
-        return LayoutOption(
-            plan,
-            per_replica,
-            capacity,
-            replicas,
-            floor,
+        return replace(
+            option,
             rejected=f"needs {replicas} replicas x {plan.gpus} GPUs = {replicas * plan.gpus} GPUs; the node groups "
             f"of {plan.instance_type} allow {allowed} (maxNodes)",
         )
     return option
+
+
+def _checked_by_simulation(
+    model: ModelArchitecture, options: list[LayoutOption], target: TrafficTarget, max_gpus: Mapping[str, int] | None
+) -> list[LayoutOption]:
+    """Check the cheapest options' replica counts request by request, cheapest first, adding
+    replicas until the simulated p95s meet the targets. The closed form's count is a lower bound
+    of the checked one, so once the next option's closed-form cost is no lower than the best
+    checked cost, no option left can win (branch and bound)."""
+    options = list(options)
+    best: float | None = None
+    checked = 0
+    for index in sorted(range(len(options)), key=lambda i: _order(options[i])):
+        option = options[index]
+        if option.rejected is not None or checked >= SIMULATED_OPTIONS:
+            continue
+        if best is not None and option.usd_per_hour >= best:
+            break
+        options[index] = option = _simulate(model, option, target, max_gpus)
+        checked += 1
+        if option.rejected is None and (best is None or option.usd_per_hour < best):
+            best = option.usd_per_hour
+    return options
+
+
+def _simulate(
+    model: ModelArchitecture, option: LayoutOption, target: TrafficTarget, max_gpus: Mapping[str, int] | None
+) -> LayoutOption:
+    replicas = option.replicas
+    allowed = (max_gpus or {}).get(option.plan.instance_type)
+    for _ in range(max(MIN_ADDED_REPLICAS, option.replicas) + 1):
+        load = simulate_arrivals(
+            option.plan, model, target.shape, target.requests_per_s / replicas, requests=SIMULATED_REQUESTS
+        )
+        if allowed is not None and replicas * option.plan.gpus > allowed:
+            break
+        if target.simulation_met_by(load):
+            per_replica = target.requests_per_s / replicas
+            floor = max(1, math.ceil(target.min_requests_per_s / per_replica - 1e-9))
+            return replace(
+                option,
+                replicas=replicas,
+                min_replicas=max(option.min_replicas, floor),
+                simulated=load,
+                added_replicas=replicas - option.replicas,
+            )
+        replicas += 1
+    return replace(
+        option,
+        simulated=load,
+        added_replicas=replicas - option.replicas,
+        rejected=f"simulated request by request, its p95s (TTFT {load.p95_ttft_s:.3f} s, TPOT "
+        f"{load.p95_tpot_s * 1000:.1f} ms) still miss the targets at {replicas} replicas"
+        + (f" (the node groups of {option.plan.instance_type} allow {allowed} GPUs)" if allowed is not None else ""),
+    )
 
 
 def _alone_text(target: TrafficTarget, alone: ThroughputPrediction) -> str:

@@ -87,8 +87,11 @@ def render(traffic: TrafficPlan) -> str:
         f"replicas, ${chosen.usd_per_hour:.2f}/h at the peak, "
         f"${chosen.usd_per_million_output_tokens(t):.3f} per million output tokens",
         f"  per replica: {per.requests_per_s:.2f} requests/s = {per.requests_per_s * t.output_tokens:,.0f} output "
-        f"tokens/s, {per.mean_in_flight:.1f} in flight ({per.concurrency} at p95: TTFT {per.at_limit.ttft_s:.3f} s, "
-        f"TPOT {per.at_limit.tpot_s * 1000:.1f} ms; limited by {per.limited_by})",
+        f"tokens/s, {per.mean_in_flight:.1f} in flight (p95 TTFT {per.load.p95_ttft_s:.3f} s, "
+        f"TPOT {per.load.p95_tpot_s * 1000:.1f} ms; limited by {per.limited_by})",
+        f"  simulated at the peak ({t.requests_per_s / traffic.max_replicas:.2f} requests/s per replica): p95 TTFT "
+        f"{traffic.simulated.p95_ttft_s:.3f} s, TPOT {traffic.simulated.p95_tpot_s * 1000:.1f} ms"
+        + (f"; {chosen.added_replicas} replica(s) added for it" if chosen.added_replicas else ""),
     ]
     for option in traffic.options:
         if option is chosen:

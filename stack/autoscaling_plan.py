@@ -10,7 +10,8 @@ server at full KV cache and a long queue can show the same GPU utilization as a 
 - KV-cache usage (``vllm:kv_cache_usage_perc``, 0-1) averaged over replicas, default 0.8: above
   it vLLM starts preempting sequences, which costs more than a queue.
 - with a ``traffic`` target, requests running (``vllm:num_requests_running``) per replica, at the
-  mean in flight one replica holds within the target's p95 latencies (``sizing.traffic``): below
+  mean in flight one replica holds at its share of the peak (``sizing.traffic``, where the p95
+  latencies were checked request by request): at the peak that asks for maxReplicas; below
   ``max_num_seqs`` vLLM admits every request, so no queue forms while the latencies already
   exceed the target, and only the running count shows it.
 
@@ -93,7 +94,7 @@ def plan_autoscaling(model: ModelPlacement, config: AutoscalingConfig, startup_s
     assert queue is not None
     running = None
     if model.traffic is not None:
-        running = max(1.0, math.floor(model.traffic.capacity.mean_in_flight * 100) / 100)
+        running = max(1.0, round(model.traffic.simulated.mean_in_flight, 2))
     period = min(startup_s, HPA_MAX_POLICY_PERIOD_SECONDS)
     down = config.scale_down_stabilization_seconds
     if down is None:

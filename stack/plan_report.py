@@ -51,12 +51,20 @@ def traffic_lines(plan: dict[str, Any]) -> list[str]:
         )
         latency = [f"p95 TTFT <= {target['p95TtftS']:g} s"] if target["p95TtftS"] is not None else []
         latency += [f"p95 TPOT <= {target['p95TpotS'] * 1000:g} ms"] if target["p95TpotS"] is not None else []
+        at = traffic["atTarget"]
         lines.append(
             f"{INDENT}target: {target['requestsPerSecond']:g} req/s (trough {target['minRequestsPerSecond']:g}) of "
             f"{target['inputTokens']} in + {target['outputTokens']} out tokens"
             + (f", {', '.join(latency)}" if latency else "")
-            + f"; at {per['p95InFlight']} in flight (p95) TTFT {per['ttftSAtP95InFlight']:.3f} s, "
-            f"TPOT {per['tpotSAtP95InFlight'] * 1000:.1f} ms, limited by {per['limitedBy']}"
+            + f"; per replica at capacity p95 TTFT {per['p95TtftS']:.3f} s, TPOT {per['p95TpotS'] * 1000:.1f} ms "
+            f"({per['p95InFlight']} in flight at p95), limited by {per['limitedBy']}"
+        )
+        sim = chosen["simulated"]
+        lines.append(
+            f"{INDENT}simulated at the peak ({at['requestsPerSecondPerReplica']:g} req/s per replica, "
+            f"{sim['requests']} requests): p95 TTFT {sim['p95TtftS']:.3f} s, TPOT {sim['p95TpotS'] * 1000:.1f} ms, "
+            f"{sim['meanInFlight']:.1f} in flight"
+            + (f"; {sim['addedReplicas']} replica(s) added for it" if sim["addedReplicas"] else "")
         )
         for option in traffic["weighed"]:
             if option["layout"] == chosen["layout"]:
@@ -64,9 +72,10 @@ def traffic_lines(plan: dict[str, Any]) -> list[str]:
             if "rejected" in option:
                 lines.append(f"{INDENT}weighed {option['layout']}: {option['rejected']}")
             else:
+                checked = " (simulated)" if "simulated" in option else ""
                 lines.append(
                     f"{INDENT}weighed {option['layout']}: {option['replicas']} x "
-                    f"{option['perReplica']['requestsPerSecond']:.2f} req/s = ${option['usdPerHour']:.2f}/h"
+                    f"{option['perReplica']['requestsPerSecond']:.2f} req/s = ${option['usdPerHour']:.2f}/h{checked}"
                 )
         lines += [f"{INDENT}set aside {line}" for line in traffic["setAside"]]
         lines += [f"{INDENT}note: {line}" for line in traffic["notes"]]

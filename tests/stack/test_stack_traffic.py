@@ -57,12 +57,16 @@ def test_prods_8b_gets_its_layout_bounds_trigger_and_cost_from_the_prediction(pr
     assert high * per["requestsPerSecond"] >= target["requestsPerSecond"] > (high - 1) * per["requestsPerSecond"]
     scaled = scaled_object(run, model["name"])
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (2, high)
-    # The autoscaler holds each replica at the mean in flight the p95 targets allow.
+    # The autoscaler holds each replica at the mean in flight of its share of the peak (simulated
+    # there within the p95 targets): at the peak it asks for maxReplicas.
     triggers = {t["name"]: t for t in scaled["spec"]["triggers"]}
     assert "vllm:num_requests_running" in triggers["running"]["metadata"]["query"]
     assert triggers["running"]["metricType"] == "AverageValue"
-    running = float(triggers["running"]["metadata"]["threshold"])  # rounded down to 1/100 (plan.json: to nearest)
-    assert per["meanInFlight"] - 0.011 < running <= per["meanInFlight"] + 0.005
+    running = float(triggers["running"]["metadata"]["threshold"])
+    at_peak = traffic["atTarget"]
+    assert running == at_peak["meanInFlightPerReplica"]
+    assert at_peak["simulatedP95TpotS"] <= target["p95TpotS"] and at_peak["simulatedP95TtftS"] <= target["p95TtftS"]
+    assert math.ceil(high * at_peak["meanInFlightPerReplica"] / running) == high
     # Cost: the replicas' share of a p5 node, the same in the traffic plan and the cost output.
     per_replica = ON_DEMAND["p5.48xlarge"].usd_per_hour * chosen["gpusPerReplica"] / 8
     assert chosen["usdPerReplicaHour"] == round(per_replica, 2)
