@@ -11,8 +11,11 @@ test or a bench can hold the closed form to it at the planned load.
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
 import random
+from collections import deque
 from dataclasses import dataclass
 
 from sizing.architecture import ModelArchitecture
@@ -25,7 +28,6 @@ from sizing.throughput import RequestShape, Step, step_cost
 class _Request:
     arrival_s: float
     computed: int = 0
-    produced: int = 0
     first_token_s: float = 0.0
     finished_s: float = 0.0
 
@@ -45,6 +47,7 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+@functools.lru_cache(maxsize=1024)
 def simulate_arrivals(
     plan: Plan,
     model: ModelArchitecture,
@@ -56,7 +59,8 @@ def simulate_arrivals(
     seed: int = 0,
 ) -> SimulatedLoad:
     """``requests`` Poisson arrivals at ``requests_per_s`` into one replica of ``plan``; the first
-    ``warmup_fraction`` of them fill the server and are not counted."""
+    ``warmup_fraction`` of them fill the server and are not counted. Seeded, so the same inputs
+    give the same load (and the result is cached)."""
     settings = plan.settings
     cost = step_cost(model, resolve_gpu(plan.gpu), plan.tensor_parallel_size, plan.pipeline_parallel_size, settings)
     i, o = shape.input_tokens, shape.output_tokens
@@ -68,62 +72,80 @@ def simulate_arrivals(
     for _ in range(requests):
         t += rng.expovariate(requests_per_s)
         arrivals.append(_Request(t))
-    waiting: list[_Request] = []
-    running: list[_Request] = []
+    # Decoding requests all gain one token per step: each keeps the step count (``tick``) at its
+    # first token, so a step costs O(its prefill chunks and completions), not O(requests running).
+    waiting: deque[_Request] = deque()
+    prefilling: deque[_Request] = deque()
+    finishing: list[tuple[int, int, _Request]] = []  # (tick of the last token, order, request)
+    first_ticks = 0  # sum over decoding requests of the tick of their first token
     done: list[_Request] = []
-    now, next_arrival = 0.0, 0
-    in_flight_time = 0.0
+    now, tick, next_arrival, in_flight_time = 0.0, 0, 0, 0.0
+
+    def decode_context() -> float:
+        return len(finishing) * (i + 1 + tick) - first_ticks
+
     while len(done) < requests:
         while next_arrival < requests and arrivals[next_arrival].arrival_s <= now:
             waiting.append(arrivals[next_arrival])
             next_arrival += 1
+        decoding = len(finishing)
+        running = decoding + len(prefilling)
         if not running and not waiting:
             now = arrivals[next_arrival].arrival_s
             continue
-        left = budget
-        decode_n = decode_ctx = prefill_n = prefill_ctx = 0.0
-        decoding, prefilled = [], []
-        for r in running:
-            if r.computed >= i:
-                decoding.append(r)
-                decode_n += 1
-                decode_ctx += i + r.produced
-                left -= 1
-        for r in running:
-            if r.computed < i and left > 0:
+        if not prefilling and (not waiting or running >= cap):
+            # Pure decode until a request finishes or one arrives that could be admitted: the
+            # context grows one token per sequence per step, costed at the stretch's midpoint.
+            k = finishing[0][0] - tick
+            if next_arrival < requests and running < cap:
+                first = cost.seconds(Step(decoding, decode_context(), 0.0, 0.0, decoding))
+                k = max(1, min(k, math.ceil((arrivals[next_arrival].arrival_s - now) / first)))
+            step = Step(decoding, decode_context() + decoding * (k - 1) / 2, 0.0, 0.0, decoding)
+            stretch_s = k * cost.seconds(step)
+            now += stretch_s
+            in_flight_time += running * stretch_s
+            tick += k
+        else:
+            left = budget - decoding
+            prefill_n = prefill_ctx = 0.0
+            prefilled = []
+            for r in prefilling:
+                if left <= 0:
+                    break
                 chunk = min(i - r.computed, left)
                 prefill_n += chunk
                 prefill_ctx += chunk * (r.computed + (chunk + 1) / 2)
                 r.computed += chunk
                 left -= chunk
-                if r.computed >= i:
-                    prefilled.append(r)
-        while waiting and left > 0 and len(running) < cap:
-            r = waiting.pop(0)
-            chunk = min(i, left)
-            prefill_n += chunk
-            prefill_ctx += chunk * (chunk + 1) / 2
-            r.computed = chunk
-            left -= chunk
-            running.append(r)
-            if r.computed >= i:
-                prefilled.append(r)
-        step_s = cost.seconds(Step(decode_n, decode_ctx, prefill_n, prefill_ctx, decode_n + len(prefilled)))
-        in_flight_time += len(running) * step_s
-        now += step_s
-        for r in decoding:
-            r.produced += 1
-        for r in prefilled:
-            r.produced = 1
-            r.first_token_s = now
-        still = []
-        for r in running:
-            if r.produced >= o:
-                r.finished_s = now
-                done.append(r)
-            else:
-                still.append(r)
-        running = still
+            while waiting and left > 0 and running < cap:
+                r = waiting.popleft()
+                chunk = min(i, left)
+                prefill_n += chunk
+                prefill_ctx += chunk * (chunk + 1) / 2
+                r.computed = chunk
+                left -= chunk
+                prefilling.append(r)
+                running += 1
+            while prefilling and prefilling[0].computed >= i:
+                prefilled.append(prefilling.popleft())
+            # (a later request's last chunk can only complete once those before it have)
+            step_s = cost.seconds(Step(decoding, decode_context(), prefill_n, prefill_ctx, decoding + len(prefilled)))
+            now += step_s
+            in_flight_time += running * step_s
+            tick += 1
+            for r in prefilled:
+                r.first_token_s = now
+                if o == 1:
+                    r.finished_s = now
+                    done.append(r)
+                    continue
+                heapq.heappush(finishing, (tick + o - 1, id(r), r))
+                first_ticks += tick
+        while finishing and finishing[0][0] <= tick:
+            last, _, r = heapq.heappop(finishing)
+            first_ticks -= last - (o - 1)
+            r.finished_s = now
+            done.append(r)
     counted = sorted(done, key=lambda r: r.arrival_s)[int(warmup_fraction * requests) :]
     ttft = [r.first_token_s - r.arrival_s for r in counted]
     tpot = [(r.finished_s - r.first_token_s) / (o - 1) for r in counted] if o > 1 else [0.0]

@@ -53,6 +53,7 @@ All-reduce and pipeline-hop costs are assumed, not calibrated (the shared file i
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -190,6 +191,7 @@ class StepCost:
         return other_s + at_boost_s / clock
 
 
+@functools.lru_cache(maxsize=512)
 def step_cost(
     model: ModelArchitecture,
     gpu: Gpu,

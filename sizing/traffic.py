@@ -19,6 +19,7 @@ capacities request by request (tests/sizing/test_traffic.py states the tolerance
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -120,8 +121,10 @@ class ReplicaCapacity:
         return self.load.mean_running
 
 
+@functools.lru_cache(maxsize=1024)
 def replica_capacity(plan: Plan, model: ModelArchitecture, target: TrafficTarget) -> ReplicaCapacity | None:
-    """None when one request alone misses the latency targets on this layout."""
+    """None when one request alone misses the latency targets on this layout. Cached: a preview
+    weighs the same layouts for every model with the same target."""
     shape = target.shape
     cap_prediction = predict_for_plan(plan, model, shape, max(plan.settings.max_num_seqs or 1, 1))
     predictions: dict[int, ThroughputPrediction] = {}
@@ -418,32 +421,57 @@ def _checked_by_simulation(
 def _simulate(
     model: ModelArchitecture, option: LayoutOption, target: TrafficTarget, max_gpus: Mapping[str, int] | None
 ) -> LayoutOption:
-    replicas = option.replicas
+    """The fewest replicas, from the closed form's count up, whose share of the peak meets the
+    targets in the simulation: more replicas only lighten each one, so the count is found by
+    galloping (+1, +2, +4, ...) and then bisecting, at most doubling the closed form's count."""
+    base = option.replicas
     allowed = (max_gpus or {}).get(option.plan.instance_type)
-    for _ in range(max(MIN_ADDED_REPLICAS, option.replicas) + 1):
-        load = simulate_arrivals(
-            option.plan, model, target.shape, target.requests_per_s / replicas, requests=SIMULATED_REQUESTS
+    most = base + max(MIN_ADDED_REPLICAS, base)
+    if allowed is not None:
+        most = min(most, allowed // option.plan.gpus)
+
+    def load_with(replicas: int) -> SimulatedLoad:
+        per_replica = target.requests_per_s / replicas
+        return simulate_arrivals(option.plan, model, target.shape, per_replica, requests=SIMULATED_REQUESTS)
+
+    load = load_with(base)
+    missed, met = base, None
+    if target.simulation_met_by(load):
+        met = base
+    step = 1
+    while met is None and missed < most:
+        trial = min(missed + step, most)
+        if target.simulation_met_by(load_with(trial)):
+            met = trial
+        else:
+            missed = trial
+        step *= 2
+    if met is None:
+        worst = load_with(max(most, base))
+        return replace(
+            option,
+            simulated=worst,
+            added_replicas=max(most, base) - base,
+            rejected=f"simulated request by request, its p95s (TTFT {worst.p95_ttft_s:.3f} s, TPOT "
+            f"{worst.p95_tpot_s * 1000:.1f} ms) still miss the targets at {max(most, base)} replicas"
+            + (
+                f" (the node groups of {option.plan.instance_type} allow {allowed} GPUs)" if allowed is not None else ""
+            ),
         )
-        if allowed is not None and replicas * option.plan.gpus > allowed:
-            break
-        if target.simulation_met_by(load):
-            per_replica = target.requests_per_s / replicas
-            floor = max(1, math.ceil(target.min_requests_per_s / per_replica - 1e-9))
-            return replace(
-                option,
-                replicas=replicas,
-                min_replicas=max(option.min_replicas, floor),
-                simulated=load,
-                added_replicas=replicas - option.replicas,
-            )
-        replicas += 1
+    while met - missed > 1:
+        middle = (met + missed) // 2
+        if target.simulation_met_by(load_with(middle)):
+            met = middle
+        else:
+            missed = middle
+    per_replica = target.requests_per_s / met
+    floor = max(1, math.ceil(target.min_requests_per_s / per_replica - 1e-9))
     return replace(
         option,
-        simulated=load,
-        added_replicas=replicas - option.replicas,
-        rejected=f"simulated request by request, its p95s (TTFT {load.p95_ttft_s:.3f} s, TPOT "
-        f"{load.p95_tpot_s * 1000:.1f} ms) still miss the targets at {replicas} replicas"
-        + (f" (the node groups of {option.plan.instance_type} allow {allowed} GPUs)" if allowed is not None else ""),
+        replicas=met,
+        min_replicas=max(option.min_replicas, floor),
+        simulated=load_with(met),
+        added_replicas=met - base,
     )
 
 
