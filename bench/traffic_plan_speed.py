@@ -28,8 +28,8 @@ def main() -> int:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
     from sizing import INSTANCES, ServingSettings, SizingError, load_model, model_names
-    from sizing.planner import fitting_plans
     from sizing.arrival_simulation import simulate_arrivals
+    from sizing.planner import fitting_plans
     from sizing.throughput import step_cost
     from sizing.traffic import TrafficTarget, plan_for_traffic, replica_capacity
 
