@@ -70,20 +70,17 @@ class TrafficTarget:
     def shape(self) -> RequestShape:
         return RequestShape(self.input_tokens, self.output_tokens)
 
+    def within(self, ttft_s: float, tpot_s: float) -> bool:
+        """Whether latencies (one request's, or a load's p95s) meet the targets."""
+        return (self.p95_ttft_s is None or ttft_s <= self.p95_ttft_s) and (
+            self.p95_tpot_s is None or tpot_s <= self.p95_tpot_s
+        )
+
     def met_by(self, prediction: ThroughputPrediction) -> bool:
-        return (self.p95_ttft_s is None or prediction.ttft_s <= self.p95_ttft_s) and (
-            self.p95_tpot_s is None or prediction.tpot_s <= self.p95_tpot_s
-        )
+        return self.within(prediction.ttft_s, prediction.tpot_s)
 
-    def load_met_by(self, load: LoadAtRate) -> bool:
-        return (self.p95_ttft_s is None or load.p95_ttft_s <= self.p95_ttft_s) and (
-            self.p95_tpot_s is None or load.p95_tpot_s <= self.p95_tpot_s
-        )
-
-    def simulation_met_by(self, load: SimulatedLoad) -> bool:
-        return (self.p95_ttft_s is None or load.p95_ttft_s <= self.p95_ttft_s) and (
-            self.p95_tpot_s is None or load.p95_tpot_s <= self.p95_tpot_s
-        )
+    def load_met_by(self, load: LoadAtRate | SimulatedLoad) -> bool:
+        return self.within(load.p95_ttft_s, load.p95_tpot_s)
 
     def miss(self, prediction: ThroughputPrediction) -> float:
         """How far a prediction is from the targets: the larger ratio of predicted to target (1 = on it)."""
@@ -436,12 +433,12 @@ def _simulate(
 
     load = load_with(base)
     missed, met = base, None
-    if target.simulation_met_by(load):
+    if target.load_met_by(load):
         met = base
     step = 1
     while met is None and missed < most:
         trial = min(missed + step, most)
-        if target.simulation_met_by(load_with(trial)):
+        if target.load_met_by(load_with(trial)):
             met = trial
         else:
             missed = trial
@@ -460,7 +457,7 @@ def _simulate(
         )
     while met - missed > 1:
         middle = (met + missed) // 2
-        if target.simulation_met_by(load_with(middle)):
+        if target.load_met_by(load_with(middle)):
             met = middle
         else:
             missed = middle
