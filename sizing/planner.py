@@ -12,7 +12,7 @@ never yields fewer GPUs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from sizing.accounting import VLLM_0_26, VLLM_0_32, Accounting
@@ -90,18 +90,12 @@ def plan_model(
 ) -> Plan:
     """``explain=False`` skips the suggestions on failure (they are themselves plans). ``accounting``
     is the deployed vLLM release's (``sizing.accounting``); the default is the measured one."""
-    if not 0 < min_concurrency < float("inf"):  # nan fails too
-        raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a finite number of requests > 0")
     candidates = instance_types_for(gpus, instance_types)
     attempts: list[Attempt] = []
     smallest: Plan | None = None
-    for it, tp, pp in _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
-        estimate = estimate_memory(model, it.gpu, tp, pp, settings, it.gpus_per_node, accounting)
-        failure = _failure(estimate, min_concurrency)
-        if failure:
-            attempts.append(Attempt(it.name, it.gpu.name, tp, pp, failure))
-            continue
-        plan = _plan(model, it, tp, pp, estimate, min_concurrency, accounting)
+    for plan in _tried(
+        model, settings, candidates, min_concurrency, tensor_parallel_size, pipeline_parallel_size, accounting, attempts
+    ):
         if smallest is None:
             if not plan.marginal:
                 return plan
@@ -138,20 +132,49 @@ def fitting_plans(
 ) -> tuple[list[Plan], list[Attempt]]:
     """Every layout that starts the model with ``min_concurrency`` requests (in ``plan_model``'s
     order), and why each other one does not: the candidates a choice on more than memory (the
-    traffic planner's cost per request) weighs, where ``plan_model`` stops at the first."""
-    if not 0 < min_concurrency < float("inf"):
-        raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a finite number of requests > 0")
-    plans: list[Plan] = []
-    attempts: list[Attempt] = []
+    traffic planner's cost per request) weighs, where ``plan_model`` stops at the first. When none
+    starts, raises ``plan_model``'s ``NoFitError`` (every layout tried, and what would fit)."""
     candidates = instance_types_for(gpus, instance_types)
+    attempts: list[Attempt] = []
+    plans = list(
+        _tried(
+            model,
+            settings,
+            candidates,
+            min_concurrency,
+            tensor_parallel_size,
+            pipeline_parallel_size,
+            accounting,
+            attempts,
+        )
+    )
+    if not plans:
+        raise _no_fit(
+            model,
+            settings,
+            candidates,
+            attempts,
+            min_concurrency,
+            tensor_parallel_size,
+            pipeline_parallel_size,
+            accounting,
+        )
+    return plans, attempts
+
+
+def _tried(
+    model, settings, candidates, min_concurrency, tensor_parallel_size, pipeline_parallel_size, accounting, attempts
+) -> Iterator[Plan]:
+    """The plans of the layouts that start, in order; each one that does not goes into ``attempts``."""
+    if not 0 < min_concurrency < float("inf"):  # nan fails too
+        raise SizingError(f"min_concurrency {min_concurrency!r} is invalid: give a finite number of requests > 0")
     for it, tp, pp in _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):
         estimate = estimate_memory(model, it.gpu, tp, pp, settings, it.gpus_per_node, accounting)
         failure = _failure(estimate, min_concurrency)
         if failure:
             attempts.append(Attempt(it.name, it.gpu.name, tp, pp, failure))
         else:
-            plans.append(_plan(model, it, tp, pp, estimate, min_concurrency, accounting))
-    return plans, attempts
+            yield _plan(model, it, tp, pp, estimate, min_concurrency, accounting)
 
 
 def _layouts(candidates, tensor_parallel_size, pipeline_parallel_size, model):

@@ -12,7 +12,7 @@ import math
 from sizing.architecture import ModelArchitecture
 from sizing.cli_numbers import positive_float, positive_int
 from sizing.gpus import GPUS, resolve_gpu
-from sizing.planner import fitting_plans, instance_types_for, plan_model
+from sizing.planner import fitting_plans, instance_types_for
 from sizing.settings import ServingSettings
 from sizing.traffic import TrafficPlan, TrafficTarget, plan_for_traffic
 
@@ -63,15 +63,6 @@ def plan(args: argparse.Namespace, model: ModelArchitecture, settings: ServingSe
         tensor_parallel_size=args.tp,
         pipeline_parallel_size=args.pp,
     )
-    if not plans:  # plan_model's NoFitError names every layout tried and what would fit
-        plan_model(
-            model,
-            settings,
-            gpus=gpus,
-            min_concurrency=args.min_concurrency,
-            tensor_parallel_size=args.tp,
-            pipeline_parallel_size=args.pp,
-        )
     prices = {it.name: it.on_demand_usd_per_hour for it in instances}
     return plan_for_traffic(model, plans, target, node_usd_per_hour=prices, attempts=attempts)
 

@@ -18,7 +18,7 @@ from sizing.accounting import Accounting
 from sizing.architecture import ModelArchitecture
 from sizing.errors import SizingError
 from sizing.plan import Plan
-from sizing.planner import fitting_plans, plan_model
+from sizing.planner import fitting_plans
 from sizing.prices import DEFAULT_PRICES
 from sizing.settings import ServingSettings
 from sizing.traffic import TrafficPlan, plan_for_traffic
@@ -57,16 +57,6 @@ def plan_traffic(
             pipeline_parallel_size=pipeline_parallel_size,
             accounting=accounting,
         )
-        if not plans:  # the memory planner's own answer: every layout tried, and what would fit
-            plan_model(
-                architecture,
-                settings,
-                instance_types=instance_types,
-                min_concurrency=model.min_concurrency,
-                tensor_parallel_size=model.tensor_parallel_size,
-                pipeline_parallel_size=pipeline_parallel_size,
-                accounting=accounting,
-            )
         traffic = plan_for_traffic(
             architecture,
             plans,

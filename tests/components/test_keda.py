@@ -49,20 +49,20 @@ def autoscaled(name: str, **bounds):
     return model, plan_autoscaling(model, config, startup_seconds(engine_for(model), model))
 
 
+def deployment_scaled_object(auto) -> dict:
+    """The ScaledObject of a Deployment named after its model, on the in-cluster Prometheus."""
+    return scaled_object(
+        auto,
+        name=auto.model,
+        namespace="inference",
+        target_api_version="apps/v1",
+        target_kind="Deployment",
+        server_address=PROMETHEUS,
+    )
+
+
 def manifests() -> list[dict]:
-    out = []
-    for name in ("llama-3-1-8b", "llama-3-1-70b"):
-        _, auto = autoscaled(name)
-        out.append(
-            scaled_object(
-                auto,
-                name=name,
-                namespace="inference",
-                target_api_version="apps/v1",
-                target_kind="Deployment",
-                server_address=PROMETHEUS,
-            )
-        )
+    out = [deployment_scaled_object(autoscaled(name)[1]) for name in ("llama-3-1-8b", "llama-3-1-70b")]
     _, auto = autoscaled("qwen2-5-72b", minReplicas=0, scaleToZero=True, activationQuery=WAKE)
     out.append(
         scaled_object(
@@ -87,14 +87,8 @@ def traffic_scaled_object() -> dict:
     }
     model = next(m for m in place(parse_config(raw)).models if m.name == "llama-3-1-8b")
     assert model.traffic is not None and model.config.autoscaling is not None
-    auto = plan_autoscaling(model, model.config.autoscaling, startup_seconds(engine_for(model), model))
-    return scaled_object(
-        auto,
-        name=model.name,
-        namespace="inference",
-        target_api_version="apps/v1",
-        target_kind="Deployment",
-        server_address=PROMETHEUS,
+    return deployment_scaled_object(
+        plan_autoscaling(model, model.config.autoscaling, startup_seconds(engine_for(model), model))
     )
 
 
@@ -104,14 +98,7 @@ def triggers(obj: dict) -> dict[str, dict]:
 
 def test_triggers_are_vllms_queue_and_kv_cache_with_the_plans_targets():
     model, auto = autoscaled("llama-3-1-70b")
-    obj = scaled_object(
-        auto,
-        name=model.name,
-        namespace="inference",
-        target_api_version="apps/v1",
-        target_kind="Deployment",
-        server_address=PROMETHEUS,
-    )
+    obj = deployment_scaled_object(auto)
     found = triggers(obj)
     assert set(found) == {"queue", "kv-cache"}
     assert VLLM_REQUESTS_WAITING in found["queue"]["metadata"]["query"]
