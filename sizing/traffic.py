@@ -339,6 +339,7 @@ def plan_for_traffic(
     ordered = sorted(options, key=_order)
     if feasible:
         chosen = min(feasible, key=_order)
+        ordered = [chosen] + [o for o in ordered if o is not chosen]
         return TrafficPlan(target, chosen, tuple(ordered), tuple(set_aside))
     closest = _closest(options)
     message = _unmet_message(model, target, ordered, closest, set_aside)
@@ -510,7 +511,8 @@ def _unmet_message(
         f"{model.name}: no allowed layout serves {target.requests_per_s:g} requests/s of {target.input_tokens} in + "
         f"{target.output_tokens} out tokens" + (f" within {' and '.join(latency)}" if latency else "") + ". Weighed:"
     ]
-    lines += [f"  - {o.layout}: {o.rejected}" for o in options]
+    unchecked = f"not simulated (the {SIMULATED_OPTIONS} cheapest were, first)"
+    lines += [f"  - {o.layout}: {o.rejected or unchecked}" for o in options]
     lines += [f"  - set aside {line}" for line in set_aside]
     if closest is not None:
         if closest.capacity is not None:
