@@ -9,12 +9,15 @@ to first token and the time per output token. For each layout:
    birth-death chain of the requests in flight) and the latencies 95% of requests see;
 3. the replica's capacity is the highest rate at which those p95s meet the targets and at most 5%
    of requests wait for a slot (a queue grows without bound under an open arrival stream);
-4. the peak needs ``ceil(rate / capacity)`` replicas, the trough ``ceil(min rate / capacity)``.
+4. the peak needs ``ceil(rate / capacity)`` replicas, the trough ``ceil(min rate / capacity)``;
+5. the cheapest layouts' counts are then simulated request by request
+   (``sizing.arrival_simulation``) at their share of the peak and raised until the simulated
+   p95s meet the targets: the closed form averages prefill over steps, and a long prompt that
+   fills a step of its own slows the decodes beside it more than that average says.
 
 Every layout the memory plan starts (``sizing.planner.fitting_plans``) is weighed; a larger TP
 serves more per replica but costs more GPUs, so either may win, and every alternative is kept
-with its numbers or the reason it was set aside. ``sizing.arrival_simulation`` checks the chosen
-capacities request by request (tests/sizing/test_traffic.py states the tolerance).
+with its numbers or the reason it was set aside.
 """
 
 from __future__ import annotations
