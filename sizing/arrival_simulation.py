@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from sizing.architecture import ModelArchitecture
+from sizing.errors import SizingError
 from sizing.gpus import resolve_gpu
 from sizing.plan import Plan
 from sizing.throughput import RequestShape, Step, step_cost
@@ -27,6 +28,7 @@ from sizing.throughput import RequestShape, Step, step_cost
 @dataclass
 class _Request:
     arrival_s: float
+    order: int
     computed: int = 0
     first_token_s: float = 0.0
     finished_s: float = 0.0
@@ -67,16 +69,18 @@ def simulate_arrivals(
     length = 16 * math.ceil((i + o) / 16)
     cap = min(settings.max_num_seqs or 1, plan.estimate.kv_cache_tokens // length)
     budget = settings.max_num_batched_tokens or i
+    if cap < 1:
+        raise SizingError(f"the KV cache ({plan.estimate.kv_cache_tokens} tokens) holds no request of {i + o} tokens")
     rng = random.Random(seed)
     arrivals, t = [], 0.0
     for _ in range(requests):
         t += rng.expovariate(requests_per_s)
-        arrivals.append(_Request(t))
+        arrivals.append(_Request(t, len(arrivals)))
     # Decoding requests all gain one token per step: each keeps the step count (``tick``) at its
     # first token, so a step costs O(its prefill chunks and completions), not O(requests running).
     waiting: deque[_Request] = deque()
     prefilling: deque[_Request] = deque()
-    finishing: list[tuple[int, int, _Request]] = []  # (tick of the last token, order, request)
+    finishing: list[tuple[int, int, _Request]] = []  # (tick of the last token, arrival order, request)
     first_ticks = 0  # sum over decoding requests of the tick of their first token
     done: list[_Request] = []
     now, tick, next_arrival, in_flight_time = 0.0, 0, 0, 0.0
@@ -139,7 +143,7 @@ def simulate_arrivals(
                     r.finished_s = now
                     done.append(r)
                     continue
-                heapq.heappush(finishing, (tick + o - 1, id(r), r))
+                heapq.heappush(finishing, (tick + o - 1, r.order, r))
                 first_ticks += tick
         while finishing and finishing[0][0] <= tick:
             last, _, r = heapq.heappop(finishing)
