@@ -254,9 +254,6 @@ CONFIG_NAMES = {
 
 
 def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlacement:
-    from sizing.explain import explain_plan
-    from sizing.planner import plan_model
-
     path = f"models[{index}]"
     architecture, repo_id = resolve_model(index, model)
     limit = architecture.max_position_embeddings
@@ -287,20 +284,8 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     except SizingError as error:
         raise ConfigError([f"{path}.quantization: {error}"]) from None
     groups = [config.node_group(model.node_group)] if model.node_group else list(config.node_groups)
-    instance_types = list(dict.fromkeys(group.instance.name for group in groups))
     if model.engine.single_node_only:
         pp = 1
-    where = f"node group {model.node_group!r}" if model.node_group else "the configured node groups"
-    if model.tensor_parallel_size is not None:
-        tensor_parallel_sizes: list[int | None] = [model.tensor_parallel_size]
-    elif pp is not None and pp > 1:
-        # Pipeline stages span whole nodes: TP fills a node.
-        tensor_parallel_sizes = sorted({g.instance.gpus_per_node for g in groups})
-    else:
-        tensor_parallel_sizes = list(engine_tps or [None])
-    plan = None
-    traffic = None
-    errors: list[SizingError] = []
     if model.traffic is not None:
         traffic = plan_traffic(
             index,
@@ -313,33 +298,11 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
             engine_tensor_parallel_sizes=engine_tps,
             pipeline_parallel_size=pp,
         )
-        plan = traffic.plan
+        plan, why = traffic.plan, None
         model = with_bounds(index, model, traffic)
-        tensor_parallel_sizes = []
-    for tp in tensor_parallel_sizes:
-        try:
-            plan = plan_model(
-                architecture,
-                settings,
-                instance_types=instance_types,
-                min_concurrency=model.min_concurrency,
-                tensor_parallel_size=tp,
-                pipeline_parallel_size=pp,
-                accounting=sizing.accounting,
-            )
-            break
-        except SizingError as error:
-            errors.append(error)
-    if plan is None:
-        error = errors[-1]
-        kind = "does not fit" if isinstance(error, NoFitError) else "cannot be planned"
-        note = ""
-        if model.engine.single_node_only:
-            note = f"\n  ({model.engine.display_name} is served on one node"
-            note += f", with the TP its profile offers: {engine_tps})" if engine_tps else ")"
-        raise ConfigError(
-            [f"{path} ({model.name}): {model.model} {kind} on {where} ({', '.join(instance_types)}): {error}{note}"]
-        ) from None
+    else:
+        traffic = None
+        plan, why = _first_fit(index, model, architecture, settings, sizing, groups, engine_tps, pp)
     instance = next(g.instance for g in groups if g.instance.name == plan.instance_type)
     if plan.pods > 1 and plan.gpus_per_pod != instance.gpus_per_node:
         raise ConfigError(
@@ -354,10 +317,64 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
     if plan.pods > 1:
         candidates.sort(key=lambda g: not g.efa)  # stable: config order among EFA groups first
     group = candidates[0]
-    why = (
-        None
-        if traffic is not None
-        else explain_plan(
+    placement = ModelPlacement(
+        index,
+        model,
+        architecture,
+        plan,
+        group.name,
+        repo_id,
+        _scheduling(model, config),
+        explanation=why,
+        sizing=sizing,
+        traffic=traffic,
+    )
+    if placement.multi_node:
+        _check_multi_node(placement, group, config)
+    return placement
+
+
+def _first_fit(
+    index: int,
+    model: ModelConfig,
+    architecture: ModelArchitecture,
+    settings: ServingSettings,
+    sizing: SizingAccounting,
+    groups: list[NodeGroupConfig],
+    engine_tps: list[int] | None,
+    pp: int | None,
+) -> tuple[Plan, dict[str, Any]]:
+    """The memory planner's first layout that fits (trying each TP the engine offers in turn), and
+    why it was chosen (``sizing.explain``)."""
+    from sizing.explain import explain_plan
+    from sizing.planner import plan_model
+
+    path = f"models[{index}]"
+    instance_types = list(dict.fromkeys(group.instance.name for group in groups))
+    where = f"node group {model.node_group!r}" if model.node_group else "the configured node groups"
+    if model.tensor_parallel_size is not None:
+        tensor_parallel_sizes: list[int | None] = [model.tensor_parallel_size]
+    elif pp is not None and pp > 1:
+        # Pipeline stages span whole nodes: TP fills a node.
+        tensor_parallel_sizes = sorted({g.instance.gpus_per_node for g in groups})
+    else:
+        tensor_parallel_sizes = list(engine_tps or [None])
+    errors: list[SizingError] = []
+    for tp in tensor_parallel_sizes:
+        try:
+            plan = plan_model(
+                architecture,
+                settings,
+                instance_types=instance_types,
+                min_concurrency=model.min_concurrency,
+                tensor_parallel_size=tp,
+                pipeline_parallel_size=pp,
+                accounting=sizing.accounting,
+            )
+        except SizingError as error:
+            errors.append(error)
+            continue
+        why = explain_plan(
             architecture,
             settings,
             plan,
@@ -368,22 +385,16 @@ def _plan_one(index: int, model: ModelConfig, config: StackConfig) -> ModelPlace
             names=CONFIG_NAMES,
             accounting=sizing.accounting,
         )
-    )
-    placement = ModelPlacement(
-        index,
-        model,
-        architecture,
-        plan,
-        group.name,
-        repo_id,
-        _scheduling(model, config),
-        explanation=None if why is None else why.to_dict(),
-        sizing=sizing,
-        traffic=traffic,
-    )
-    if placement.multi_node:
-        _check_multi_node(placement, group, config)
-    return placement
+        return plan, why.to_dict()
+    error = errors[-1]
+    kind = "does not fit" if isinstance(error, NoFitError) else "cannot be planned"
+    note = ""
+    if model.engine.single_node_only:
+        note = f"\n  ({model.engine.display_name} is served on one node"
+        note += f", with the TP its profile offers: {engine_tps})" if engine_tps else ")"
+    raise ConfigError(
+        [f"{path} ({model.name}): {model.model} {kind} on {where} ({', '.join(instance_types)}): {error}{note}"]
+    ) from None
 
 
 def _check_multi_node(model: ModelPlacement, group: NodeGroupConfig, config: StackConfig) -> None:
