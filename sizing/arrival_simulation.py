@@ -22,7 +22,7 @@ from sizing.architecture import ModelArchitecture
 from sizing.errors import SizingError
 from sizing.gpus import resolve_gpu
 from sizing.plan import Plan
-from sizing.throughput import RequestShape, Step, step_cost
+from sizing.throughput import RequestShape, Step, requests_held, step_cost
 
 
 @dataclass
@@ -66,8 +66,7 @@ def simulate_arrivals(
     settings = plan.settings
     cost = step_cost(model, resolve_gpu(plan.gpu), plan.tensor_parallel_size, plan.pipeline_parallel_size, settings)
     i, o = shape.input_tokens, shape.output_tokens
-    length = 16 * math.ceil((i + o) / 16)
-    cap = min(settings.max_num_seqs or 1, plan.estimate.kv_cache_tokens // length)
+    cap = min(settings.max_num_seqs or 1, requests_held(plan.estimate, shape))
     budget = settings.max_num_batched_tokens or i
     if cap < 1:
         raise SizingError(f"the KV cache ({plan.estimate.kv_cache_tokens} tokens) holds no request of {i + o} tokens")

@@ -21,6 +21,7 @@ limit slow for more requests than Poisson would say. An arrival sees the chain's
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +44,11 @@ class LatencyCurve:
     def cap(self) -> int:
         return self.concurrency[-1]
 
+    @property
+    def full_rate_per_s(self) -> float:
+        """What the replica completes with the engine full: no arrival rate at or above it is stable."""
+        return self.cap / self.latency_s[-1]
+
     @cached_property
     def _table(self) -> tuple[list[float], list[float], list[float]]:
         """Per k = 0..cap: Σ_{j<=k} log(R(j) / j) (the chain's weights less k log λ), and the highest
@@ -59,16 +65,10 @@ class LatencyCurve:
         """(latency, TTFT, TPOT) at k in flight, linear between grid points."""
         k = max(1, min(k, self.cap))
         grid = self.concurrency
-        low, high = 0, len(grid) - 1
-        while high - low > 1:
-            mid = (low + high) // 2
-            if grid[mid] <= k:
-                low = mid
-            else:
-                high = mid
-        if grid[low] == k or low == high:
-            j = low if grid[low] == k else high
-            return self.latency_s[j], self.ttft_s[j], self.tpot_s[j]
+        low = bisect_right(grid, k) - 1
+        if grid[low] == k:
+            return self.latency_s[low], self.ttft_s[low], self.tpot_s[low]
+        high = low + 1
         share = (k - grid[low]) / (grid[high] - grid[low])
 
         def mix(values: tuple[float, ...]) -> float:
@@ -115,10 +115,9 @@ class LoadAtRate:
 
 def load_at(curve: LatencyCurve, requests_per_s: float, probability: float = PERCENTILE) -> LoadAtRate:
     cap = curve.cap
-    full_rate = cap / curve.at(cap)[0]
+    full_rate = curve.full_rate_per_s
     if requests_per_s >= full_rate:
-        latency, ttft, tpot = curve.at(cap)
-        return LoadAtRate(requests_per_s, False, 1.0, cap, math.inf, tpot, float(cap))
+        return LoadAtRate(requests_per_s, False, 1.0, cap, math.inf, curve.tpot_s[-1], float(cap))
     log_rate = math.log(requests_per_s)
     log_terms, highest_ttft, highest_tpot = curve._table
     log_weights = [k * log_rate + term for k, term in enumerate(log_terms)]
@@ -144,8 +143,7 @@ def load_at(curve: LatencyCurve, requests_per_s: float, probability: float = PER
 def highest_rate(curve: LatencyCurve, meets: Callable[[LoadAtRate], bool], iterations: int = 50) -> LoadAtRate | None:
     """The highest arrival rate whose stationary load ``meets`` the targets (they only get harder
     as the rate grows), or None when even a trickle misses them."""
-    full_rate = curve.cap / curve.at(curve.cap)[0]
-    low, high = 0.0, full_rate
+    low, high = 0.0, curve.full_rate_per_s
     best = None
     for _ in range(iterations):
         mid = (low + high) / 2

@@ -340,8 +340,11 @@ def predict_throughput(
             f"{settings.max_model_len}: raise max_model_len or shorten the request"
         )
     cost = step_cost(model, gpu, tp, pp, settings, efficiency)
-    kv_cap = estimate.kv_cache_tokens // (16 * math.ceil(length / 16))
-    caps = {"concurrency": concurrency, "max_num_seqs": settings.max_num_seqs, "kv_cache": kv_cap}
+    caps = {
+        "concurrency": concurrency,
+        "max_num_seqs": settings.max_num_seqs,
+        "kv_cache": requests_held(estimate, shape),
+    }
     budget = settings.max_num_batched_tokens
     assert budget is not None and settings.max_num_seqs is not None
     if arrival == "steady":
@@ -371,6 +374,12 @@ def predict_throughput(
         extrapolated=extrapolated,
         **figures,
     )
+
+
+def requests_held(estimate: MemoryEstimate, shape: RequestShape) -> int:
+    """Requests of this shape the KV cache holds at once, each in whole 16-token blocks (vLLM admits
+    more and then preempts; neither model here predicts preemption)."""
+    return estimate.kv_cache_tokens // (16 * math.ceil((shape.input_tokens + shape.output_tokens) / 16))
 
 
 def _check_inputs(shape: RequestShape, concurrency: int, arrival: str) -> None:
