@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (NoFitError, TrafficUnmetError) as error:
         if as_json:
-            print(json.dumps({"error": str(error), "suggestions": list(getattr(error, "suggestions", ()))}, indent=2))
+            print(json.dumps({"error": str(error), "suggestions": list(error.suggestions)}, indent=2))
         else:
             print(f"error: {error}", file=sys.stderr)
         return 1

@@ -126,7 +126,7 @@ def replica_capacity(plan: Plan, model: ModelArchitecture, target: TrafficTarget
     """None when one request alone misses the latency targets on this layout. Cached: a preview
     weighs the same layouts for every model with the same target."""
     shape = target.shape
-    cap_prediction = predict_for_plan(plan, model, shape, max(plan.settings.max_num_seqs or 1, 1))
+    cap_prediction = predict_for_plan(plan, model, shape, plan.settings.max_num_seqs or 1)
     predictions: dict[int, ThroughputPrediction] = {}
 
     def at(concurrency: int) -> ThroughputPrediction:
@@ -297,12 +297,20 @@ class TrafficPlan:
 
 
 class TrafficUnmetError(SizingError):
-    """No allowed layout meets the target; ``closest`` is the layout nearest to it (or None)."""
+    """No allowed layout meets the target; ``closest`` is the layout nearest to it (or None), and
+    ``suggestions`` say what would work, as ``NoFitError``'s do."""
 
-    def __init__(self, message: str, options: tuple[LayoutOption, ...], closest: LayoutOption | None):
+    def __init__(
+        self,
+        message: str,
+        options: tuple[LayoutOption, ...],
+        closest: LayoutOption | None,
+        suggestions: tuple[str, ...] = (),
+    ):
         super().__init__(message)
         self.options = options
         self.closest = closest
+        self.suggestions = suggestions
 
 
 def plan_for_traffic(
@@ -345,8 +353,9 @@ def plan_for_traffic(
         ordered = [chosen] + [o for o in ordered if o is not chosen]
         return TrafficPlan(target, chosen, tuple(ordered), tuple(set_aside))
     closest = _closest(options)
-    message = _unmet_message(model, target, ordered, closest, set_aside)
-    raise TrafficUnmetError(message, tuple(ordered), closest)
+    what_would_work = _what_would_work(closest)
+    message = _unmet_message(model, target, ordered, set_aside, what_would_work)
+    raise TrafficUnmetError(message, tuple(ordered), closest, (what_would_work,) if what_would_work else ())
 
 
 def _weighable(plans: list[Plan]) -> list[Plan]:
@@ -383,8 +392,8 @@ def _option(model, plan, target, node_usd_per_hour, max_gpus, limit) -> LayoutOp
     if capacity is None:
         alone = predict_for_plan(plan, model, target.shape, 1)
         return LayoutOption(plan, per_replica, None, rejected=_alone_text(target, alone), miss=target.miss(alone))
-    replicas = max(1, math.ceil(target.requests_per_s / capacity.requests_per_s - 1e-9))
-    floor = max(1, math.ceil(target.min_requests_per_s / capacity.requests_per_s - 1e-9))
+    replicas = replicas_for(target.requests_per_s, capacity.requests_per_s)
+    floor = replicas_for(target.min_requests_per_s, capacity.requests_per_s)
     option = LayoutOption(plan, per_replica, capacity, replicas, floor)
     allowed = (max_gpus or {}).get(plan.instance_type)
     if allowed is not None and replicas * plan.gpus > allowed:
@@ -394,6 +403,11 @@ def _option(model, plan, target, node_usd_per_hour, max_gpus, limit) -> LayoutOp
             f"of {plan.instance_type} allow {allowed} (maxNodes)",
         )
     return option
+
+
+def replicas_for(requests_per_s: float, per_replica_requests_per_s: float) -> int:
+    """The fewest replicas (at least one) that carry a rate, each taking ``per_replica_requests_per_s``."""
+    return max(1, math.ceil(requests_per_s / per_replica_requests_per_s - 1e-9))
 
 
 def _checked_by_simulation(
@@ -447,14 +461,14 @@ def _simulate(
         else:
             missed = trial
         step *= 2
-    if met is None:
-        worst = load_with(max(most, base))
+    if met is None:  # (``_option`` set aside a count beyond the groups' GPUs: most >= base)
+        worst = load_with(most)
         return replace(
             option,
             simulated=worst,
-            added_replicas=max(most, base) - base,
+            added_replicas=most - base,
             rejected=f"simulated request by request, its p95s (TTFT {worst.p95_ttft_s:.3f} s, TPOT "
-            f"{worst.p95_tpot_s * 1000:.1f} ms) still miss the targets at {max(most, base)} replicas"
+            f"{worst.p95_tpot_s * 1000:.1f} ms) still miss the targets at {most} replicas"
             + (
                 f" (the node groups of {option.plan.instance_type} allow {allowed} GPUs)" if allowed is not None else ""
             ),
@@ -465,8 +479,7 @@ def _simulate(
             met = middle
         else:
             missed = middle
-    per_replica = target.requests_per_s / met
-    floor = max(1, math.ceil(target.min_requests_per_s / per_replica - 1e-9))
+    floor = replicas_for(target.min_requests_per_s, target.requests_per_s / met)
     return replace(
         option,
         replicas=met,
@@ -503,7 +516,7 @@ def _closest(options: list[LayoutOption]) -> LayoutOption | None:
 
 
 def _unmet_message(
-    model, target: TrafficTarget, options: list[LayoutOption], closest: LayoutOption | None, set_aside: list[str]
+    model, target: TrafficTarget, options: list[LayoutOption], set_aside: list[str], what_would_work: str | None
 ) -> str:
     latency = []
     if target.p95_ttft_s is not None:
@@ -517,17 +530,21 @@ def _unmet_message(
     unchecked = f"not simulated (the {SIMULATED_OPTIONS} cheapest were, first)"
     lines += [f"  - {o.layout}: {o.rejected or unchecked}" for o in options]
     lines += [f"  - set aside {line}" for line in set_aside]
-    if closest is not None:
-        if closest.capacity is not None:
-            lines.append(
-                f"What would work: the closest layout, {closest.layout}, with {closest.replicas} replicas of "
-                f"{closest.capacity.requests_per_s:.2f} requests/s each: allow more GPUs (raise the node groups' "
-                "maxNodes) or lower requestsPerSecond"
-            )
-        else:
-            lines.append(
-                f"What would work: the closest layout is {closest.layout} "
-                f"({closest.rejected.split(': ', 1)[-1]}): relax the latency targets, shorten the requests, or "
-                "allow faster GPUs or a larger TP"
-            )
+    if what_would_work is not None:
+        lines.append(f"What would work: {what_would_work}")
     return "\n".join(lines)
+
+
+def _what_would_work(closest: LayoutOption | None) -> str | None:
+    if closest is None:
+        return None
+    if closest.capacity is not None:
+        return (
+            f"the closest layout, {closest.layout}, with {closest.replicas} replicas of "
+            f"{closest.capacity.requests_per_s:.2f} requests/s each: allow more GPUs (raise the node groups' "
+            "maxNodes) or lower requestsPerSecond"
+        )
+    return (
+        f"the closest layout is {closest.layout} ({closest.rejected.split(': ', 1)[-1]}): relax the latency "
+        "targets, shorten the requests, or allow faster GPUs or a larger TP"
+    )

@@ -55,3 +55,10 @@ def test_a_bad_rate_exits_2_in_one_line(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--requests-per-second" in err and "give a finite number > 0" in err
+
+
+def test_an_unmet_target_in_json_carries_what_would_work_as_suggestions(capsys):
+    assert main([*ARGS[:-1], "0.001", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    (suggestion,) = data["suggestions"]
+    assert suggestion.startswith("the closest layout is ") and f"What would work: {suggestion}" in data["error"]
