@@ -15,6 +15,7 @@ from sizing.gpus import GPUS, resolve_gpu
 from sizing.planner import fitting_plans, instance_types_for
 from sizing.settings import ServingSettings
 from sizing.traffic import TrafficPlan, TrafficTarget, plan_for_traffic
+from sizing.traffic_report import detail_lines
 
 KEYS = ("chosen", "replicas", "atTarget", "target", "weighed", "setAside", "calibrated", "extrapolated")
 
@@ -71,30 +72,12 @@ def render(traffic: TrafficPlan) -> str:
     t, chosen = traffic.target, traffic.chosen
     per = traffic.capacity
     lines = [
-        f"{traffic.plan.model}: {t.requests_per_s:g} requests/s of {t.input_tokens} in + {t.output_tokens} out tokens"
-        + (f", p95 TTFT <= {t.p95_ttft_s:g} s" if t.p95_ttft_s is not None else "")
-        + (f", p95 TPOT <= {t.p95_tpot_s * 1000:g} ms" if t.p95_tpot_s is not None else ""),
+        f"{traffic.plan.model}: {t.requests_per_s:g} requests/s of {t.input_tokens} in + {t.output_tokens} out tokens",
         f"  chosen: {chosen.layout} on {traffic.plan.instance_type}, {traffic.min_replicas}-{traffic.max_replicas} "
         f"replicas, ${chosen.usd_per_hour:.2f}/h at the peak, "
         f"${chosen.usd_per_million_output_tokens(t):.3f} per million output tokens",
         f"  per replica: {per.requests_per_s:.2f} requests/s = {per.requests_per_s * t.output_tokens:,.0f} output "
-        f"tokens/s, {per.mean_in_flight:.1f} in flight (p95 TTFT {per.load.p95_ttft_s:.3f} s, "
-        f"TPOT {per.load.p95_tpot_s * 1000:.1f} ms; limited by {per.limited_by})",
-        f"  simulated at the peak ({t.requests_per_s / traffic.max_replicas:.2f} requests/s per replica): p95 TTFT "
-        f"{traffic.simulated.p95_ttft_s:.3f} s, TPOT {traffic.simulated.p95_tpot_s * 1000:.1f} ms"
-        + (f"; {chosen.added_replicas} replica(s) added for it" if chosen.added_replicas else ""),
+        f"tokens/s, {per.mean_in_flight:.1f} in flight",
+        *detail_lines(traffic.to_dict(), "  "),
     ]
-    for option in traffic.options:
-        if option is chosen:
-            continue
-        if option.rejected is not None:
-            lines.append(f"  weighed {option.layout}: {option.rejected}")
-        else:
-            lines.append(
-                f"  weighed {option.layout}: {option.replicas} x {option.capacity.requests_per_s:.2f} requests/s "
-                f"= ${option.usd_per_hour:.2f}/h"
-            )
-    lines += [f"  set aside {line}" for line in traffic.set_aside]
-    lines += [f"  calibrated: {part}" for part in per.at_capacity.calibrated]
-    lines += [f"  extrapolated: {part}" for part in per.at_capacity.extrapolated]
     return "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sizing.traffic_report import detail_lines
+
 INDENT = "      "
 
 
@@ -41,7 +43,7 @@ def traffic_lines(plan: dict[str, Any]) -> list[str]:
     ]
     for model in models:
         traffic = model["traffic"]
-        chosen, target = traffic["chosen"], traffic["target"]
+        chosen = traffic["chosen"]
         per = chosen["perReplica"]
         replicas = f"{traffic['replicas']['min']}-{traffic['replicas']['max']}"
         lines.append(
@@ -49,36 +51,5 @@ def traffic_lines(plan: dict[str, Any]) -> list[str]:
             f"{per['outputTokensPerSecond']:>9.0f} {per['meanInFlight']:>9.1f} {replicas:>8} "
             f"{chosen['usdPerHour']:>9.2f} {chosen['usdPerMillionOutputTokens']:>8.3f}"
         )
-        latency = [f"p95 TTFT <= {target['p95TtftS']:g} s"] if target["p95TtftS"] is not None else []
-        latency += [f"p95 TPOT <= {target['p95TpotS'] * 1000:g} ms"] if target["p95TpotS"] is not None else []
-        at = traffic["atTarget"]
-        lines.append(
-            f"{INDENT}target: {target['requestsPerSecond']:g} req/s (trough {target['minRequestsPerSecond']:g}) of "
-            f"{target['inputTokens']} in + {target['outputTokens']} out tokens"
-            + (f", {', '.join(latency)}" if latency else "")
-            + f"; per replica at capacity p95 TTFT {per['p95TtftS']:.3f} s, TPOT {per['p95TpotS'] * 1000:.1f} ms "
-            f"({per['p95InFlight']} in flight at p95), limited by {per['limitedBy']}"
-        )
-        sim = chosen["simulated"]
-        lines.append(
-            f"{INDENT}simulated at the peak ({at['requestsPerSecondPerReplica']:g} req/s per replica, "
-            f"{sim['requests']} requests): p95 TTFT {sim['p95TtftS']:.3f} s, TPOT {sim['p95TpotS'] * 1000:.1f} ms, "
-            f"{sim['meanInFlight']:.1f} in flight"
-            + (f"; {sim['addedReplicas']} replica(s) added for it" if sim["addedReplicas"] else "")
-        )
-        for option in traffic["weighed"]:
-            if option["layout"] == chosen["layout"]:
-                continue
-            if "rejected" in option:
-                lines.append(f"{INDENT}weighed {option['layout']}: {option['rejected']}")
-            else:
-                checked = " (simulated)" if "simulated" in option else ""
-                lines.append(
-                    f"{INDENT}weighed {option['layout']}: {option['replicas']} x "
-                    f"{option['perReplica']['requestsPerSecond']:.2f} req/s = ${option['usdPerHour']:.2f}/h{checked}"
-                )
-        lines += [f"{INDENT}set aside {line}" for line in traffic["setAside"]]
-        lines += [f"{INDENT}note: {line}" for line in traffic["notes"]]
-        lines += [f"{INDENT}calibrated: {line}" for line in traffic["calibrated"]]
-        lines += [f"{INDENT}extrapolated: {line}" for line in traffic["extrapolated"]]
+        lines += detail_lines(traffic, INDENT)
     return lines
